@@ -1,0 +1,90 @@
+"""Load checkpoints with ``torch.load(weights_only=True)`` and nothing less safe.
+
+torch >= 2.6 unpickles checkpoints with a restricted unpickler by default, and mmengine 0.10.7 cannot
+load its own checkpoints under it. Two things stand in the way, and both are fixed here rather than by
+turning ``weights_only`` off (an arbitrary pickle can run code when it is loaded):
+
+1. The message hub stores ``mmengine.logging.HistoryBuffer`` objects holding numpy arrays, and the
+   runtime info holds numpy scalars (e.g. ``eta``). These are pure data; their classes and numpy's
+   array/scalar reconstructors are added to torch's allow-list (:data:`SAFE_GLOBALS`).
+2. ``HistoryBuffer.__getstate__`` also pickles its class-level table of statistics *functions*, which
+   the unpickler can only rebuild through ``builtins.getattr``. Allow-listing ``getattr`` would let a
+   crafted file reach any attribute of any allowed object, so instead :func:`install` makes
+   ``HistoryBuffer`` pickle only its data. The table is rebuilt by every buffer's constructor and by the
+   ``register_statistics`` decorators at import time, so nothing is lost.
+
+Checkpoints saved by plain mmengine still contain ``getattr``; loading one raises
+:class:`UnsafeCheckpointError`, which names the file, the refused object and the one-time conversion
+command (``tools/misc/sanitize_checkpoint.py``) for files whose origin you trust.
+"""
+import os.path as osp
+import pickle
+import re
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+_numpy_multiarray = getattr(np, '_core', None) or np.core
+_numpy_multiarray = _numpy_multiarray.multiarray
+
+#: Everything beyond torch's own allow-list that an ssod/mmengine checkpoint may reference.
+#: Each entry is data-only: building it cannot call arbitrary functions. numpy 1.x pickles name the
+#: reconstructors ``numpy.core.multiarray.*`` and numpy 2.x ``numpy._core.multiarray.*``; both
+#: spellings are accepted so checkpoints move between numpy versions.
+SAFE_GLOBALS = [
+    HistoryBuffer,
+    np.ndarray,
+    np.dtype,
+    (_numpy_multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+    (_numpy_multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
+    (_numpy_multiarray.scalar, 'numpy.core.multiarray.scalar'),
+    (_numpy_multiarray.scalar, 'numpy._core.multiarray.scalar'),
+]
+
+SANITIZE_COMMAND = 'python tools/misc/sanitize_checkpoint.py {path} {path_out} --trust'
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint references objects outside the allow-list, so it was not loaded."""
+
+
+def _history_buffer_state(buffer: HistoryBuffer) -> dict:
+    """``HistoryBuffer`` state without the statistics-function table (see the module docstring)."""
+    state = dict(buffer.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
+def refused_global(error: Exception) -> str:
+    """The fully qualified name torch's unpickler refused, parsed from its message ('' if none)."""
+    match = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(error))
+    return match.group(1) if match else ''
+
+
+def load_local_checkpoint(filename: str, map_location=None):
+    """mmengine's loader for local paths, with ``weights_only=True`` and a helpful refusal."""
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        refused = refused_global(error) or 'an object outside the allow-list'
+        stem, ext = osp.splitext(filename)
+        command = SANITIZE_COMMAND.format(path=filename, path_out=f'{stem}_safe{ext or ".pth"}')
+        raise UnsafeCheckpointError(
+            f'refused to load checkpoint {filename}: it references {refused}, which '
+            f'torch.load(weights_only=True) does not allow, so loading it could run code. '
+            f'Checkpoints saved by ssod never contain it; files saved by plain mmengine/mmdet runs do '
+            f'(their message hub pickles functions). If you trust where the file comes from, convert '
+            f'it once: {command}') from error
+
+
+def install() -> None:
+    """Allow-list :data:`SAFE_GLOBALS`, make ``HistoryBuffer`` pickle data only, and route local
+    checkpoint loading through :func:`load_local_checkpoint`. Idempotent; called on ``import ssod``."""
+    HistoryBuffer.__getstate__ = _history_buffer_state
+    if hasattr(torch.serialization, 'add_safe_globals'):  # torch >= 2.4
+        torch.serialization.add_safe_globals(SAFE_GLOBALS)
+        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)

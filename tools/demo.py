@@ -1,0 +1,68 @@
+"""Train the demo config, evaluate it on the val split and print the mAP (what `make demo` runs).
+
+    python tools/demo.py [CONFIG] [--work-dir DIR] [--cfg-options key=value ...]
+
+Uses the GPU when one is visible, otherwise the CPU. The data must exist first
+(`python tools/data/prepare_tree_crowns.py --out data/tree_crowns`).
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import ssod  # noqa: F401
+
+DEFAULT_CONFIG = 'configs/demo/faster_rcnn_r18_tiny_tree_crowns_supervised.py'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', nargs='?', default=DEFAULT_CONFIG)
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def check_data(cfg: Config) -> None:
+    """Stop with the command that makes the data when an annotation file is missing."""
+    for split in ('train_dataloader', 'val_dataloader'):
+        dataset = cfg[split]['dataset']
+        while 'dataset' in dataset:  # dataset wrappers
+            dataset = dataset['dataset']
+        datasets = dataset.get('datasets', [dataset])
+        for ds in datasets:
+            ann = osp.join(ds.get('data_root', ''), ds['ann_file'])
+            if not osp.isfile(ann):
+                sys.exit(f'error: {ann} (from {split}) does not exist. Make the demo data first: '
+                         'python tools/data/prepare_tree_crowns.py --out data/tree_crowns')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir
+    check_data(cfg)
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    train_seconds = time.time() - start
+    metrics = runner.test()
+    total_seconds = time.time() - start
+    print('=' * 72)
+    print(f'demo config : {args.config}')
+    print(f'iterations  : {cfg.train_cfg.max_iters}  (train {train_seconds / 60:.1f} min, '
+          f'train + eval {total_seconds / 60:.1f} min)')
+    print(f'val bbox mAP: {metrics["coco/bbox_mAP"]:.3f}   mAP@0.5: {metrics["coco/bbox_mAP_50"]:.3f}'
+          f'   mAP@0.75: {metrics["coco/bbox_mAP_75"]:.3f}')
+    print(f'work dir    : {args.work_dir}')
+    print('=' * 72)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
