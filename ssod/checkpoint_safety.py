@@ -29,14 +29,27 @@ from mmengine.runner.checkpoint import CheckpointLoader
 _numpy_multiarray = getattr(np, '_core', None) or np.core
 _numpy_multiarray = _numpy_multiarray.multiarray
 
+
+def _numpy_dtype_classes() -> list:
+    """The concrete dtype classes (``numpy.dtypes.Float64DType`` ...); numpy >= 1.25 pickles their
+    instances' state against them. Older numpy has only ``numpy.dtype``."""
+    module = getattr(np, 'dtypes', None)
+    if module is None:
+        return []
+    classes = (getattr(module, name) for name in dir(module) if name.endswith('DType'))
+    return [cls for cls in classes if isinstance(cls, type) and issubclass(cls, np.dtype)]
+
+
 #: Everything beyond torch's own allow-list that an ssod/mmengine checkpoint may reference.
-#: Each entry is data-only: building it cannot call arbitrary functions. numpy 1.x pickles name the
-#: reconstructors ``numpy.core.multiarray.*`` and numpy 2.x ``numpy._core.multiarray.*``; both
-#: spellings are accepted so checkpoints move between numpy versions.
+#: Each entry is data-only: building it cannot call arbitrary functions (an object array's elements are
+#: unpickled, and checked, on their own). numpy 1.x pickles name the reconstructors
+#: ``numpy.core.multiarray.*`` and numpy 2.x ``numpy._core.multiarray.*``; both spellings are accepted
+#: so checkpoints move between numpy versions.
 SAFE_GLOBALS = [
     HistoryBuffer,
     np.ndarray,
     np.dtype,
+    *_numpy_dtype_classes(),
     (_numpy_multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
     (_numpy_multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
     (_numpy_multiarray.scalar, 'numpy.core.multiarray.scalar'),
@@ -59,7 +72,8 @@ def _history_buffer_state(buffer: HistoryBuffer) -> dict:
 
 def refused_global(error: Exception) -> str:
     """The fully qualified name torch's unpickler refused, parsed from its message ('' if none)."""
-    match = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(error))
+    match = (re.search(r'GLOBAL ([\w.]+)', str(error))
+             or re.search(r"got <class '([\w.]+)'>", str(error)))
     return match.group(1) if match else ''
 
 

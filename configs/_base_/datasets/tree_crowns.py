@@ -1,6 +1,7 @@
 # Tree-crown tiles (NEON aerial imagery, one class), made by tools/data/prepare_tree_crowns.py.
 # Supervised data: the labeled split for training, the val split for evaluation. Tiles are already
-# small (256 px), so no resizing; flips in both directions are valid for top-down imagery.
+# small (256 px): Resize keeps them at 256 px and records the scale factor the heads need to map
+# boxes back to the original image; flips in both directions are valid for top-down imagery.
 dataset_type = 'CocoDataset'
 data_root = 'data/tree_crowns/'
 metainfo = dict(classes=('tree', ), palette=[(34, 139, 34)])
@@ -9,11 +10,13 @@ backend_args = None
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                           'scale_factor')),

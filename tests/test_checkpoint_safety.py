@@ -1,0 +1,159 @@
+"""Checkpoints save, load and resume under torch.load(weights_only=True); unsafe pickles are refused."""
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner, load_checkpoint
+from torch import nn
+
+import ssod  # noqa: F401
+from ssod.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
+import sanitize_checkpoint  # noqa: E402
+
+
+class LinearRegressor(BaseModel):
+    """y = w.x + b fitted with squared loss; small enough for exact resume comparisons."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        prediction = self.linear(inputs).squeeze(1)
+        if mode == 'loss':
+            return dict(loss=((prediction - data_samples) ** 2).mean())
+        return prediction
+
+
+class PointsDataset(torch.utils.data.Dataset):
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, index):
+        x = torch.tensor([index / 16.0, 1.0 - index / 16.0])
+        return dict(inputs=x, data_samples=3.0 * x[0] - x[1] + 0.5)
+
+
+def make_runner(work_dir, max_iters, resume=False, load_from=None):
+    torch.manual_seed(0)
+    return Runner(
+        model=LinearRegressor(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=PointsDataset(), sampler=dict(type='InfiniteSampler', shuffle=True, seed=0),
+            batch_size=4, num_workers=0, collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[3], gamma=0.5, by_epoch=False),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0),
+        resume=resume,
+        load_from=load_from)
+
+
+def test_runner_checkpoint_saves_loads_and_resumes_exactly(tmp_path):
+    straight = make_runner(tmp_path / 'straight', max_iters=6)
+    straight.train()
+    expected = {k: v.clone() for k, v in straight.model.state_dict().items()}
+
+    first = make_runner(tmp_path / 'resumed', max_iters=4)
+    first.train()
+    checkpoint_path = str(tmp_path / 'resumed' / 'iter_4.pth')
+    # The file is loadable with the safe unpickler directly, message hub included.
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    assert checkpoint['meta']['iter'] == 4
+    assert isinstance(checkpoint['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
+    assert 'statistics_methods' not in vars(checkpoint['message_hub']['log_scalars']['train/loss'])
+
+    second = make_runner(tmp_path / 'resumed', max_iters=6, resume=True, load_from=checkpoint_path)
+    second.train()
+    assert second.iter == 6
+    for key, value in second.model.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
+    # The loss history came back through the message hub: 4 values before, 2 after resuming.
+    history, _ = second.message_hub.get_scalar('train/loss').data
+    assert len(history) == 6
+
+
+def test_history_buffer_statistics_survive_a_round_trip(tmp_path):
+    buffer = HistoryBuffer([1.0, 2.0, 6.0], [1, 1, 1])
+    path = str(tmp_path / 'buffer.pth')
+    torch.save(dict(buffer=buffer, eta=np.float64(12.5)), path)
+    loaded = load_local_checkpoint(path)
+    assert loaded['buffer'].mean() == pytest.approx(3.0)
+    assert loaded['buffer'].max() == 6.0
+    assert loaded['buffer'].statistics('current') == 6.0
+    assert loaded['eta'] == 12.5
+
+
+class RunsCommandWhenUnpickled:
+    """What a malicious checkpoint carries: unpickling it calls os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+def test_checkpoint_carrying_arbitrary_object_is_refused(tmp_path):
+    marker = tmp_path / 'code-ran'
+    path = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict=dict(w=torch.zeros(2)), meta=RunsCommandWhenUnpickled(marker)), path)
+    model = nn.Linear(2, 1)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(model, path)  # mmengine's public API goes through the safe loader
+    message = str(info.value)
+    assert path in message
+    assert 'system' in message  # names the refused global (posix.system / nt.system)
+    assert 'sanitize_checkpoint.py' in message
+    assert not marker.exists()
+
+
+def legacy_history_buffer_state(buffer):
+    """How mmengine 0.10.7 pickles a HistoryBuffer: with its table of statistics functions."""
+    state = dict(buffer.__dict__)
+    state['statistics_methods'] = dict(HistoryBuffer._statistics_methods)
+    return state
+
+
+def test_plain_mmengine_checkpoint_is_refused_then_sanitized(tmp_path, monkeypatch, capsys):
+    src, dst = str(tmp_path / 'plain.pth'), str(tmp_path / 'plain_safe.pth')
+    monkeypatch.setattr(HistoryBuffer, '__getstate__', legacy_history_buffer_state)
+    torch.save(dict(state_dict=dict(w=torch.arange(3.0)),
+                    message_hub=dict(log_scalars=dict(loss=HistoryBuffer([0.5, 0.25], [1, 1])))),
+               src)
+    monkeypatch.undo()
+
+    with pytest.raises(UnsafeCheckpointError, match=r'references (builtins\.)?getattr'):
+        load_local_checkpoint(src)
+
+    assert sanitize_checkpoint.main([src, dst]) == 2  # refuses without --trust
+    assert 'pass --trust' in capsys.readouterr().err
+    assert sanitize_checkpoint.main([src, dst, '--trust']) == 0
+    loaded = load_local_checkpoint(dst)
+    torch.testing.assert_close(loaded['state_dict']['w'], torch.arange(3.0))
+    assert loaded['message_hub']['log_scalars']['loss'].mean() == pytest.approx(0.375)
+
+
+def test_sanitize_reports_objects_that_stay_unsafe(tmp_path, capsys):
+    src, dst = str(tmp_path / 'evil.pth'), str(tmp_path / 'evil_safe.pth')
+    torch.save(dict(meta=PointsDataset()), src)
+    assert sanitize_checkpoint.main([src, dst, '--trust']) == 1
+    assert 'PointsDataset' in capsys.readouterr().err
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nowhere.pth'):
+        load_local_checkpoint(str(tmp_path / 'nowhere.pth'))
