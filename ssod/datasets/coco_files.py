@@ -10,8 +10,7 @@ point at them without knowing how the data were made):
                               it exists only to measure pseudo-label quality;
 * ``val.json``                the evaluation split.
 
-Boxes are COCO ``[x, y, w, h]`` in pixels. Everything here is plain Python + numpy so that the data
-tools run without torch.
+Boxes are COCO ``[x, y, w, h]`` in pixels. Everything here is plain Python + numpy.
 """
 import json
 import os

@@ -53,8 +53,10 @@ def test_train_then_resume_continues_from_the_checkpoint(synthetic_data, tmp_pat
     assert second['optimizer']['state'], 'optimizer momentum was not carried over'
     # Both runs validated after their last iteration, and the resumed run continued the linear
     # warm-up where it stopped instead of restarting it (one visualizer per process collects both).
-    records = [json.loads(line) for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-               for line in open(path)]
+    records = []
+    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
+        with open(path) as f:
+            records += [json.loads(line) for line in f]
     assert sum('coco/bbox_mAP' in record for record in records) == 2
     learning_rates = [record['lr'] for record in records if 'lr' in record]
     assert len(learning_rates) == 4

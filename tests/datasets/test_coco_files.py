@@ -45,7 +45,8 @@ def test_degenerate_box_and_duplicate_classes_are_rejected():
 def test_write_semi_split_hides_unlabeled_boxes(tmp_path):
     train, val = toy_coco(20), toy_coco(3)
     files = coco_files.write_semi_split(str(tmp_path), train, val, percent=25, seed=0)
-    on_disk = {role: json.load(open(tmp_path / name)) for role, name in coco_files.SPLIT_FILE_NAMES.items()}
+    on_disk = {role: json.loads((tmp_path / name).read_text())
+               for role, name in coco_files.SPLIT_FILE_NAMES.items()}
     assert on_disk == json.loads(json.dumps(files))
     assert len(on_disk['labeled']['images']) == 5
     assert on_disk['unlabeled']['annotations'] == []

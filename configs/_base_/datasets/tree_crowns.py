@@ -1,7 +1,9 @@
 # Tree-crown tiles (NEON aerial imagery, one class), made by tools/data/prepare_tree_crowns.py.
-# Supervised data: the labeled split for training, the val split for evaluation. Tiles are already
-# small (256 px): Resize keeps them at 256 px and records the scale factor the heads need to map
-# boxes back to the original image; flips in both directions are valid for top-down imagery.
+# Supervised data: the labeled split for training, the val split for evaluation. Tiles are 256 px.
+# Training augmentation (the labeled set is small, so the detector overfits without it): a random
+# rescale by 0.75-1.5 cropped back to at most 256 px, flips in every direction (valid for top-down
+# imagery: diagonal = 180 degree rotation), and colour jitter (val comes from a different site).
+# Resize in the test pipeline keeps tiles at 256 px and records the scale factor the heads need.
 dataset_type = 'CocoDataset'
 data_root = 'data/tree_crowns/'
 metainfo = dict(classes=('tree', ), palette=[(34, 139, 34)])
@@ -10,8 +12,10 @@ backend_args = None
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
+    dict(type='RandomResize', scale=(256, 256), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=(256, 256), allow_negative_crop=False),
+    dict(type='RandomFlip', prob=0.75, direction=['horizontal', 'vertical', 'diagonal']),
+    dict(type='PhotoMetricDistortion'),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
