@@ -127,9 +127,18 @@ def _progress(iteration: int, begin: int, end: int) -> float:
 
 
 class Schedule:
-    """Base class: ``value(iteration, max_iters) -> float``, a pure function of its arguments."""
+    """Base class: ``value(iteration, max_iters) -> float``, a pure function of its arguments.
+
+    Subclasses implement ``_value``; ``value`` checks the arguments first.
+    """
 
     def value(self, iteration: int, max_iters: int) -> float:
+        """The value after ``iteration`` completed iterations of a run of ``max_iters`` iterations."""
+        if isinstance(iteration, bool) or not isinstance(iteration, numbers.Integral) or iteration < 0:
+            raise ValueError(f'iteration must be a non-negative integer, got {iteration!r}')
+        return self._value(int(iteration), _check_max_iters(max_iters))
+
+    def _value(self, iteration: int, max_iters: int) -> float:
         raise NotImplementedError
 
     def __call__(self, iteration: int, max_iters: int) -> float:
@@ -155,13 +164,13 @@ class ConstantSchedule(Schedule):
     """The same ``value`` at every iteration."""
 
     def __init__(self, value: float):
-        self._value = _finite_number(value, 'value')
+        self.constant = _finite_number(value, 'value')
 
-    def value(self, iteration: int, max_iters: int) -> float:
-        return self._value
+    def _value(self, iteration: int, max_iters: int) -> float:
+        return self.constant
 
     def _fields(self) -> Dict[str, Any]:
-        return {'value': self._value}
+        return {'value': self.constant}
 
 
 @register_schedule('step')
@@ -199,7 +208,7 @@ class StepSchedule(Schedule):
                     f'steps[{i}]={self.steps[i]} -> {resolved[i]}')
         return resolved
 
-    def value(self, iteration: int, max_iters: int) -> float:
+    def _value(self, iteration: int, max_iters: int) -> float:
         return self.vals[bisect.bisect_right(self.resolved_steps(max_iters), iteration)]
 
     def _fields(self) -> Dict[str, Any]:
@@ -231,7 +240,7 @@ class _RampSchedule(Schedule):
         """Fraction of the way from start_value to end_value at progress ``T`` in [0, 1]."""
         raise NotImplementedError
 
-    def value(self, iteration: int, max_iters: int) -> float:
+    def _value(self, iteration: int, max_iters: int) -> float:
         begin, end = self.resolved_range(max_iters)
         weight = self.shape(_progress(iteration, begin, end))
         return self.start_value + (self.end_value - self.start_value) * weight
@@ -291,9 +300,7 @@ class SoftTeacherWarmupSchedule(Schedule):
         if not 0.0 <= self.m_max <= 1.0:
             raise ValueError(f'm_max must be in [0, 1], got {m_max!r}')
 
-    def value(self, iteration: int, max_iters: int) -> float:
-        if iteration < 0:
-            raise ValueError(f'iteration must be >= 0, got {iteration}')
+    def _value(self, iteration: int, max_iters: int) -> float:
         warmed = 1.0 - (1.0 + self.warm_up) / (iteration + 1.0 + self.warm_up)
         return min(self.m_max, warmed)
 

@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import sys
+import uuid
 
 import numpy as np
 import pytest
@@ -46,6 +47,8 @@ class PointsDataset(torch.utils.data.Dataset):
 def make_runner(work_dir, max_iters, resume=False, load_from=None):
     torch.manual_seed(0)
     return Runner(
+        # Runners started within the same second would otherwise share one message hub instance.
+        experiment_name=f'{osp.basename(str(work_dir))}-{uuid.uuid4().hex}',
         model=LinearRegressor(),
         work_dir=str(work_dir),
         train_dataloader=dict(
