@@ -1,5 +1,7 @@
-"""Training-engine components of ssod (hooks; loops later). Importing registers them in ssod's HOOKS."""
-from . import hooks  # noqa: F401
-from .hooks import MeanTeacherHook, Weighter
+"""Training-engine components of ssod: hooks and loops. Importing registers them in ssod's HOOKS/LOOPS."""
+from . import hooks, loops  # noqa: F401
+from .hooks import DistSamplerSeedHook, MeanTeacherHook, RNGStateHook, Weighter
+from .loops import SemiIterBasedTrainLoop
 
-__all__ = ['hooks', 'MeanTeacherHook', 'Weighter']
+__all__ = ['hooks', 'loops', 'DistSamplerSeedHook', 'MeanTeacherHook', 'RNGStateHook', 'Weighter',
+           'SemiIterBasedTrainLoop']

@@ -1,0 +1,279 @@
+"""SemiIterBasedTrainLoop: exact O(1) resume, replay fallback, epoch-loop rejection, RNG states.
+
+Each run is a real mmengine Runner with a 1-parameter teacher/student, batch size 2, 6 iterations on CPU.
+The loss draws from torch (dropout, rand), numpy and python ``random``, and the data set draws from torch
+in ``__getitem__`` (num_workers=0), so a resume that misses any generator state shows in the losses.
+"""
+import os.path as osp
+import random
+import sys
+import uuid
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.dataset import InfiniteSampler, pseudo_collate
+from mmengine.hooks import Hook
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+import ssod.engine.hooks.sampler_seed  # noqa: F401  (registers ssod's DistSamplerSeedHook)
+from ssod.engine import loops as loops_module
+from ssod.engine.hooks.rng_state import CHECKPOINT_KEY, RNGStateHook
+from ssod.engine.loops import SemiIterBasedTrainLoop
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'hooks'))
+from hook_test_utils import ToyTeacherStudent  # noqa: E402
+
+MAX_ITERS = 6
+KILL_AFTER = 3
+BATCH = 2
+
+
+class NoisyTeacherStudent(ToyTeacherStudent):
+    """The toy model with random draws from every global generator in its loss; records the losses."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = torch.stack(inputs).float().view(-1, 1)
+        out = self.student(x)
+        if mode != 'loss':
+            return out
+        out = F.dropout(out, p=0.5, training=True)
+        noise = torch.rand_like(out) + float(np.random.rand()) + random.random()
+        loss = ((out + 0.1 * noise - 2.0 * x) ** 2).mean()
+        self.losses.append(loss.item())
+        return dict(loss=loss)
+
+
+class CountingDataset(Dataset):
+    """8 scalars; ``__getitem__`` adds a random jitter (main-process torch RNG) and counts its calls."""
+    metainfo = dict(classes=('a', ))
+
+    def __init__(self):
+        self.loaded = []
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, index):
+        self.loaded.append(index)
+        return dict(inputs=torch.tensor([float(index + 1)]) + 0.01 * torch.rand(1), data_samples=None)
+
+
+class IterIndexedSampler(Sampler):
+    """Test-only sampler with the ssod protocol: the indices of iteration t are a function of (seed, t)."""
+
+    def __init__(self, dataset, batch_size, seed=0):
+        self.size = len(dataset)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start_iter = 0
+        self.max_iters = None
+        self.start_calls = []
+
+    def set_start_iter(self, iteration):
+        self.start_iter = int(iteration)
+        self.start_calls.append(int(iteration))
+
+    def set_max_iters(self, max_iters):
+        self.max_iters = int(max_iters)
+
+    def set_epoch(self, epoch):
+        pass
+
+    def __len__(self):
+        return self.size
+
+    def __iter__(self):
+        t = self.start_iter
+        while True:
+            g = torch.Generator().manual_seed(self.seed * 100003 + t)
+            yield from torch.randint(self.size, (self.batch_size, ), generator=g).tolist()
+            t += 1
+
+
+class Interrupt(Exception):
+    pass
+
+
+class KillAfter(Hook):
+    """Stands in for a killed job: raises after the checkpoint of iteration ``n`` has been written."""
+    priority = 'LOWEST'
+
+    def __init__(self, n):
+        self.n = n
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.n:
+            raise Interrupt
+
+
+class NoTrainingGuard(Hook):
+    """Fails the test instead of hanging if an epoch loop ever starts iterating an infinite sampler."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        raise AssertionError('an iteration started; the epoch-loop check did not fire')
+
+
+def make_runner(work_dir, sampler='protocol', train_cfg=None, custom_hooks=(), resume_from=None):
+    from mmengine.runner import Runner
+    dataset = CountingDataset()
+    if sampler == 'protocol':
+        sampler_obj = IterIndexedSampler(dataset, BATCH, seed=0)
+    else:
+        sampler_obj = InfiniteSampler(dataset, shuffle=True, seed=0)
+    loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler_obj, num_workers=0,
+                        collate_fn=pseudo_collate)
+    runner = Runner(
+        model=NoisyTeacherStudent(),
+        work_dir=str(work_dir),
+        experiment_name=f'looptest_{uuid.uuid4().hex}',
+        default_scope='ssod',
+        train_dataloader=loader,
+        train_cfg=train_cfg or dict(type='SemiIterBasedTrainLoop', max_iters=MAX_ITERS),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        default_hooks=dict(
+            logger=dict(type='LoggerHook', interval=1),
+            checkpoint=dict(type='CheckpointHook', interval=KILL_AFTER, by_epoch=False)),
+        custom_hooks=[dict(type='MeanTeacherHook'), *custom_hooks],
+        randomness=dict(seed=0),
+        log_level='WARNING',
+        resume=resume_from is not None,
+        load_from=resume_from)
+    return runner, dataset, sampler_obj
+
+
+def interrupted_then_resumed(tmp_path, sampler):
+    """Train to KILL_AFTER (checkpoint), 'die', resume in a fresh Runner and finish."""
+    first, _, _ = make_runner(tmp_path / 'a', sampler, custom_hooks=[KillAfter(KILL_AFTER)])
+    with pytest.raises(Interrupt):
+        first.train()
+    ckpt = osp.join(str(tmp_path / 'a'), f'iter_{KILL_AFTER}.pth')
+    assert osp.isfile(ckpt)
+    second, dataset, sampler_obj = make_runner(tmp_path / 'b', sampler, resume_from=ckpt)
+    second.train()
+    return first, second, dataset, sampler_obj, ckpt
+
+
+def assert_same_continuation(reference, first, second):
+    ref_model, model = reference.model, second.model
+    assert first.model.losses == ref_model.losses[:KILL_AFTER]
+    assert len(model.losses) == MAX_ITERS - KILL_AFTER
+    assert model.losses == ref_model.losses[KILL_AFTER:]  # floats compared exactly
+    ref_state, state = ref_model.state_dict(), model.state_dict()
+    assert set(state) == set(ref_state) and any(k.startswith('teacher.') for k in state)
+    for name, value in ref_state.items():
+        assert torch.equal(state[name], value), name
+    assert not torch.equal(model.teacher.weight, model.student.weight)  # EMA ran, not a copy
+
+
+def test_resume_is_exact_and_loads_only_new_batches(tmp_path):
+    reference, ref_dataset, _ = make_runner(tmp_path / 'ref')
+    reference.train()
+    assert len(reference.model.losses) == MAX_ITERS
+    assert len(ref_dataset.loaded) == MAX_ITERS * BATCH
+
+    first, second, dataset, sampler, _ = interrupted_then_resumed(tmp_path, 'protocol')
+    assert_same_continuation(reference, first, second)
+    assert second.iter == MAX_ITERS
+    # O(1) resume: only the 3 new iterations' samples went through the data set, and they are the
+    # ones the uninterrupted run loaded at iterations 4..6
+    assert len(dataset.loaded) == (MAX_ITERS - KILL_AFTER) * BATCH
+    assert dataset.loaded == ref_dataset.loaded[KILL_AFTER * BATCH:]
+    assert sampler.start_calls == [KILL_AFTER]
+    assert sampler.max_iters == MAX_ITERS
+
+
+def test_without_rng_restore_the_continuation_differs(tmp_path):
+    """Control: the exact match above is due to the restored RNG states, not luck."""
+    reference, _, _ = make_runner(tmp_path / 'ref')
+    reference.train()
+    first, _, _ = make_runner(tmp_path / 'a', custom_hooks=[KillAfter(KILL_AFTER)])
+    with pytest.raises(Interrupt):
+        first.train()
+    second, dataset, _ = make_runner(
+        tmp_path / 'b', train_cfg=dict(type='SemiIterBasedTrainLoop', max_iters=MAX_ITERS,
+                                       restore_rng=False),
+        resume_from=osp.join(str(tmp_path / 'a'), f'iter_{KILL_AFTER}.pth'))
+    second.train()
+    assert len(dataset.loaded) == (MAX_ITERS - KILL_AFTER) * BATCH
+    assert second.model.losses != reference.model.losses[KILL_AFTER:]
+
+
+def test_sampler_without_set_start_iter_replays_with_warning(tmp_path, monkeypatch):
+    messages = []
+    original = loops_module.print_log
+
+    def recording_print_log(msg, *args, **kwargs):
+        messages.append(msg)
+        return original(msg, *args, **kwargs)
+
+    monkeypatch.setattr(loops_module, 'print_log', recording_print_log)
+    reference, ref_dataset, _ = make_runner(tmp_path / 'ref', 'replay')
+    reference.train()
+    assert not any('replays' in m for m in messages)
+
+    first, second, dataset, _, _ = interrupted_then_resumed(tmp_path, 'replay')
+    assert_same_continuation(reference, first, second)
+    expected = loops_module.REPLAY_WARNING.format(sampler='InfiniteSampler', k=KILL_AFTER)
+    assert messages.count(expected) == 1
+    assert 'InfiniteSampler has no set_start_iter(); resuming at iteration 3 replays 3 batches' in expected
+    # replay: the 3 old iterations are loaded again, then the 3 new ones
+    assert len(dataset.loaded) == MAX_ITERS * BATCH
+    assert dataset.loaded[KILL_AFTER * BATCH:] == ref_dataset.loaded[KILL_AFTER * BATCH:]
+
+
+@pytest.mark.parametrize('train_cfg', [dict(by_epoch=True, max_epochs=1),
+                                       dict(type='EpochBasedTrainLoop', max_epochs=1)])
+def test_epoch_based_loop_with_infinite_sampler_is_rejected(tmp_path, train_cfg):
+    runner, _, _ = make_runner(tmp_path, train_cfg=train_cfg, custom_hooks=[NoTrainingGuard()])
+    with pytest.raises(ValueError, match=r"IterIndexedSampler is an infinite.*EpochBasedTrainLoop.*"
+                                         r"type='SemiIterBasedTrainLoop', max_iters="):
+        runner.train()
+
+
+def test_epoch_based_loop_with_finite_sampler_is_allowed(tmp_path):
+    from mmengine.runner import EpochBasedTrainLoop
+    runner, _, _ = make_runner(tmp_path, 'replay', train_cfg=dict(by_epoch=True, max_epochs=1))
+    loops_module.check_loop_fits_sampler(runner.train_loop)  # InfiniteSampler has no set_start_iter
+    assert isinstance(runner.train_loop, EpochBasedTrainLoop)
+
+
+def test_rng_states_load_with_weights_only_and_no_allow_list(tmp_path):
+    first, _, _ = make_runner(tmp_path, custom_hooks=[KillAfter(KILL_AFTER)])
+    with pytest.raises(Interrupt):
+        first.train()
+    assert isinstance(first.train_loop, SemiIterBasedTrainLoop)
+    assert sum(isinstance(h, RNGStateHook) for h in first.hooks) == 1
+    checkpoint = torch.load(osp.join(str(tmp_path), f'iter_{KILL_AFTER}.pth'), weights_only=True)
+    states = checkpoint[CHECKPOINT_KEY]
+    assert set(states) >= {'python', 'numpy', 'torch', 'cuda', 'version'}
+    path = str(tmp_path / 'rng_only.pth')
+    torch.save(states, path)
+    # ssod adds numpy/HistoryBuffer to torch's allow-list on import; the RNG states need none of it
+    user_globals = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        loaded = torch.load(path, weights_only=True)
+    finally:
+        torch.serialization.add_safe_globals(user_globals)
+    assert torch.equal(loaded['torch'], states['torch'])
+    assert loaded['numpy'][1] == states['numpy'][1] and len(loaded['numpy'][1]) == 624
+    assert loaded['python'][1] == states['python'][1] and len(loaded['python'][1]) == 625
+
+
+def test_preserved_rng_states_hides_the_draws_of_a_block():
+    from ssod.engine.hooks.rng_state import get_rng_states, preserved_rng_states, set_rng_states
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    saved = get_rng_states()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    set_rng_states(saved)
+    with preserved_rng_states():  # e.g. validation
+        torch.rand(5), np.random.rand(5), random.random(), torch.randn(2)
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(got[0], expected[0])
+    assert np.array_equal(got[1], expected[1]) and got[2] == expected[2]
