@@ -12,7 +12,7 @@
 #   1. checks the Python version (3.9 - 3.12);
 #   2. keeps a torch that is already importable (e.g. your CUDA build) if its version is one mmcv 2.1.0
 #      builds against; otherwise installs the CPU build torch==2.13.0;
-#   3. compiles mmcv==2.1.0 with its ops from source (about 11 minutes on 2 cores; pip caches the wheel,
+#   3. compiles mmcv==2.1.0 with its ops from source (6-11 minutes on 2 cores; pip caches the wheel,
 #      so later runs on the same machine reuse it);
 #   4. installs mmdet, mmengine, pycocotools, numpy, the test tools, and ssod itself in editable mode.
 # A second run on a ready environment only checks the imports and finishes in seconds.
@@ -108,7 +108,7 @@ if "$PY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' >/dev/nu
     log "mmcv 2.1.0 with ops already installed."
 else
     jobs="${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-    log "building mmcv 2.1.0 with ops from source (MAX_JOBS=$jobs; about 11 min on 2 cores, cached afterwards)"
+    log "building mmcv 2.1.0 with ops from source (MAX_JOBS=$jobs; 6-11 min on 2 cores, cached afterwards)"
     MMCV_WITH_OPS=1 MAX_JOBS="$jobs" "${PIP[@]}" install --no-build-isolation -r requirements/mmcv.txt
 fi
 
