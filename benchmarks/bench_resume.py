@@ -3,8 +3,8 @@
 Measured: seconds from ``Runner.train()`` being called on a resumed runner to the end of the first
 resumed iteration (building the loop, loading the checkpoint, hooks, positioning the data, one iteration).
 The data set's ``__getitem__`` sleeps 2 ms (a realistic decode + augment cost per image), batch size 2,
-``num_workers=0``; both loops use the same sampler, which implements ``set_start_iter`` (mmengine's loop
-ignores it and replays). The checkpoint for iteration k is a checkpoint of iteration 20 whose
+``num_workers=0``; both loops use ssod's GroupSemiBalanceSampler (labeled:unlabeled 1:4), which implements
+``set_start_iter`` (mmengine's loop ignores it and replays). The checkpoint for iteration k is a checkpoint of iteration 20 whose
 ``meta['iter']`` is set to k (only the iteration number matters for the resume path).
 
 Usage: python benchmarks/bench_resume.py [--repeats 3]
@@ -18,53 +18,44 @@ import time
 import uuid
 
 import torch
-from mmengine.dataset import pseudo_collate
+from mmengine.dataset import BaseDataset, ConcatDataset, pseudo_collate
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 import ssod  # noqa: F401  (checkpoint loading under weights_only=True)
-import ssod.engine.loops  # noqa: F401  (registers SemiIterBasedTrainLoop)
+from ssod.datasets.samplers import GroupSemiBalanceSampler
 
 BATCH_SIZE = 2
 ITEM_SECONDS = 0.002
 KS = (20, 2000)
 
 
-class SlowDataset(Dataset):
-    metainfo = dict(classes=('a', ))
+class SlowSource(BaseDataset):
+    """``n`` landscape 'images' whose ``__getitem__`` costs ITEM_SECONDS (a decode + augment stand-in)."""
+    METAINFO = dict(classes=('a', ))
 
-    def __len__(self):
-        return 1000
+    def __init__(self, n):
+        self.n = n
+        super().__init__(serialize_data=False, lazy_init=False)
+
+    def load_data_list(self):
+        return [dict(width=640, height=480) for _ in range(self.n)]
 
     def __getitem__(self, index):
         time.sleep(ITEM_SECONDS)
         return dict(inputs=torch.tensor([float(index % 7)]), data_samples=None)
 
 
-class StartIterSampler(Sampler):
-    """Infinite sampler whose iteration t yields indices that depend on (seed, t) only."""
-
-    def __init__(self, size, batch_size, seed=0):
-        self.size, self.batch_size, self.seed, self.start_iter = size, batch_size, seed, 0
-
-    def set_start_iter(self, iteration):
-        self.start_iter = int(iteration)
-
-    def set_epoch(self, epoch):
-        pass
-
-    def __len__(self):
-        return self.size
-
-    def __iter__(self):
-        t = self.start_iter
-        while True:
-            g = torch.Generator().manual_seed(self.seed * 100003 + t)
-            yield from torch.randint(self.size, (self.batch_size, ), generator=g).tolist()
-            t += 1
+def semi_loader():
+    """ssod's GroupSemiBalanceSampler over a labeled (100) + unlabeled (900) ConcatDataset, 1:4."""
+    dataset = ConcatDataset([SlowSource(100), SlowSource(900)])
+    sampler = GroupSemiBalanceSampler(dataset, batch_size=BATCH_SIZE, source_ratio=[1, 4], seed=0,
+                                      world_size=1, rank=0)
+    return DataLoader(dataset, batch_size=BATCH_SIZE, sampler=sampler, num_workers=0,
+                      collate_fn=pseudo_collate)
 
 
 class TinyModel(BaseModel):
@@ -94,9 +85,7 @@ class StopAfterFirstIter(Hook):
 
 
 def make_runner(work_dir, loop_type, max_iters, custom_hooks=(), resume_from=None):
-    dataset = SlowDataset()
-    loader = DataLoader(dataset, batch_size=BATCH_SIZE, num_workers=0, collate_fn=pseudo_collate,
-                        sampler=StartIterSampler(len(dataset), BATCH_SIZE))
+    loader = semi_loader()
     return Runner(
         model=TinyModel(),
         work_dir=work_dir,

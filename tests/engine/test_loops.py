@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.dataset import InfiniteSampler, pseudo_collate
+from mmengine.dataset import BaseDataset, ConcatDataset, InfiniteSampler, pseudo_collate
 from mmengine.hooks import Hook
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ssod.engine.hooks.sampler_seed  # noqa: F401  (registers ssod's DistSamplerSeedHook)
 from ssod.engine import loops as loops_module
 from ssod.engine.hooks.rng_state import CHECKPOINT_KEY, RNGStateHook
+from ssod.datasets.samplers import GroupSemiBalanceSampler
 from ssod.engine.loops import SemiIterBasedTrainLoop
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'hooks'))
@@ -44,7 +45,8 @@ class NoisyTeacherStudent(ToyTeacherStudent):
             return out
         out = F.dropout(out, p=0.5, training=True)
         noise = torch.rand_like(out) + float(np.random.rand()) + random.random()
-        loss = ((out + 0.1 * noise - 2.0 * x) ** 2).mean()
+        loss = ((out + 0.1 * noise - 2.0 * x) ** 2).mean() * float(self.unsup_weight)
+        self.seen_unsup_weights.append(self.unsup_weight)
         self.losses.append(loss.item())
         return dict(loss=loss)
 
@@ -96,6 +98,38 @@ class IterIndexedSampler(Sampler):
             t += 1
 
 
+class CountingSource(BaseDataset):
+    """A labeled or unlabeled source for the real sampler: ``n`` landscape 'images' whose sample is a
+    jittered scalar (source 1 adds 100, so each sample tells its source); counts its loads."""
+    METAINFO = dict(classes=('a', ))
+
+    def __init__(self, n, offset, loaded):
+        self.n, self.offset, self.loaded = n, offset, loaded
+        super().__init__(serialize_data=False, lazy_init=False)
+
+    def load_data_list(self):
+        return [dict(width=8, height=6, value=float(i + 1 + self.offset)) for i in range(self.n)]
+
+    def __getitem__(self, index):
+        self.loaded.append((self.offset, index))
+        value = self.data_list[index]['value']
+        return dict(inputs=torch.tensor([value]) + 0.01 * torch.rand(1), data_samples=None)
+
+
+def semi_balance_loader(batch=BATCH):
+    """The real GroupSemiBalanceSampler over ConcatDataset([labeled(5), unlabeled(9)]): labeled fraction
+    0.5, decaying linearly to 0 over the last 3 of the MAX_ITERS iterations."""
+    loaded = []
+    dataset = ConcatDataset([CountingSource(5, 0, loaded), CountingSource(9, 100, loaded)])
+    dataset.loaded = loaded
+    sampler = GroupSemiBalanceSampler(
+        dataset, batch_size=batch, source_ratio=[1, 1], seed=0, world_size=1, rank=0,
+        ratio_schedule=dict(type='linear', begin=-3, end=-1, start_value=0.5, end_value=0.0))
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=0,
+                        collate_fn=pseudo_collate)
+    return loader, dataset, sampler
+
+
 class Interrupt(Exception):
     pass
 
@@ -121,13 +155,18 @@ class NoTrainingGuard(Hook):
 
 def make_runner(work_dir, sampler='protocol', train_cfg=None, custom_hooks=(), resume_from=None):
     from mmengine.runner import Runner
-    dataset = CountingDataset()
-    if sampler == 'protocol':
-        sampler_obj = IterIndexedSampler(dataset, BATCH, seed=0)
+    if sampler == 'semi_balance':
+        loader, dataset, sampler_obj = semi_balance_loader()
+        custom_hooks = [dict(type='Weighter', name='unsup_weight', steps=[-2], vals=[1.0, 0.5]),
+                        *custom_hooks]
     else:
-        sampler_obj = InfiniteSampler(dataset, shuffle=True, seed=0)
-    loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler_obj, num_workers=0,
-                        collate_fn=pseudo_collate)
+        dataset = CountingDataset()
+        if sampler == 'protocol':
+            sampler_obj = IterIndexedSampler(dataset, BATCH, seed=0)
+        else:
+            sampler_obj = InfiniteSampler(dataset, shuffle=True, seed=0)
+        loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler_obj, num_workers=0,
+                            collate_fn=pseudo_collate)
     runner = Runner(
         model=NoisyTeacherStudent(),
         work_dir=str(work_dir),
@@ -186,6 +225,25 @@ def test_resume_is_exact_and_loads_only_new_batches(tmp_path):
     assert dataset.loaded == ref_dataset.loaded[KILL_AFTER * BATCH:]
     assert sampler.start_calls == [KILL_AFTER]
     assert sampler.max_iters == MAX_ITERS
+
+
+def test_resume_is_exact_with_the_semi_balance_sampler_and_weighter(tmp_path):
+    """The real stack: GroupSemiBalanceSampler (decaying labeled fraction), Weighter, MeanTeacherHook."""
+    reference, ref_dataset, ref_sampler = make_runner(tmp_path / 'ref', 'semi_balance')
+    reference.train()
+    # Labeled images per batch follow the schedule 0.5, 0.5, 0.5, 0.5, 0.25, 0.0 times a batch of 2,
+    # rounded cumulatively: 1, 1, 1, 1, then 1 (cumulative 4.5 rounds up to 5), then 0.
+    labeled_per_iter = [sum(1 for source, _ in ref_dataset.loaded[i * BATCH:(i + 1) * BATCH]
+                            if source == 0) for i in range(MAX_ITERS)]
+    assert labeled_per_iter == [ref_sampler.realised_counts(t)[0] for t in range(MAX_ITERS)]
+    assert labeled_per_iter == [1, 1, 1, 1, 1, 0]
+    assert reference.model.seen_unsup_weights == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5]
+
+    first, second, dataset, sampler, _ = interrupted_then_resumed(tmp_path, 'semi_balance')
+    assert_same_continuation(reference, first, second)
+    assert dataset.loaded == ref_dataset.loaded[KILL_AFTER * BATCH:]  # only new batches loaded
+    assert second.model.seen_unsup_weights == [1.0, 0.5, 0.5]
+    assert sampler.start_iter == KILL_AFTER
 
 
 def test_without_rng_restore_the_continuation_differs(tmp_path):
