@@ -17,6 +17,6 @@ import mmdet.evaluation  # noqa: E402,F401
 import mmdet.models  # noqa: E402,F401
 import mmdet.visualization  # noqa: E402,F401
 
-from . import datasets, engine, registry, schedules  # noqa: E402,F401
+from . import datasets, engine, models, registry, schedules  # noqa: E402,F401
 
-__all__ = ['__version__', 'checkpoint_safety', 'datasets', 'engine', 'registry', 'schedules']
+__all__ = ['__version__', 'checkpoint_safety', 'datasets', 'engine', 'models', 'registry', 'schedules']

@@ -1,0 +1,3 @@
+from .multi_branch import MultiBranchDataPreprocessor
+
+__all__ = ['MultiBranchDataPreprocessor']

@@ -1,0 +1,255 @@
+"""``SoftTeacher``: end-to-end semi-supervised two-stage detection (Xu et al., ICCV 2021).
+
+Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults in
+:data:`~ssod.models.detectors.semi_base.DEFAULT_SEMI_TRAIN_CFG`):
+
+1. **Teacher, weak view, no grad.** Backbone + RPN + R-CNN with the teacher's test config; candidates
+   are detections with ``score > pseudo_label_initial_score_thr`` (0.5) and w, h >=
+   ``min_pseudo_bbox_wh`` pixels.
+2. **Box jittering** (paper sec. 3.4): every candidate is jittered ``jitter_times`` (10) times with
+   Gaussian offsets of ``jitter_scale`` (0.06) x (w, h, w, h); *all* jittered boxes of the batch go
+   through the teacher's R-CNN box head in **one** batched pass; each copy is refined with the deltas of
+   the candidate's class; the regression uncertainty is the std of the refined coordinates divided by
+   the box w/h, averaged over the 4 coordinates (:func:`~ssod.models.pseudo_labels.box_uncertainty`).
+   The candidates themselves are kept (not replaced by the refined mean), as in the reference.
+3. Candidates are projected into the student view (``H_student @ inv(H_teacher)``, clipped, degenerate
+   ones dropped).
+4. **Student RPN** on candidates with ``score > rpn_pseudo_thr`` (0.9), class-agnostic.
+5. **Student R-CNN, one pass.** Proposals are assigned and sampled **once** with the student's R-CNN
+   assigner/sampler against the candidates with ``score > cls_pseudo_thr`` (0.9); the box head runs
+   **once** on the sampled RoIs. From that single forward:
+
+   * classification: background RoIs are weighted by the teacher's background probability of the same
+     box mapped into the teacher view (teacher box head on the teacher features, one batched pass);
+     positives have weight 1; normalised by the sum of weights (:mod:`ssod.models.soft_cls_loss`);
+   * regression: ``BBoxHead.loss`` on the same targets, with the regression weights of positives whose
+     assigned pseudo box has uncertainty >= ``reg_pseudo_thr`` (0.02) set to 0. Normalisation is the
+     head's own: sum over positives / number of sampled RoIs, as in the reference's regression branch.
+
+   **Difference from the references.** microsoft/SoftTeacher and mmdet 3.3 run the student's R-CNN
+   twice: once for classification, and once, with a new assignment and sampling against the boxes
+   with ``score > 0.5`` and uncertainty < ``reg_pseudo_thr``, for regression (mmdet even discards that
+   pass's classification output). Here it runs once, so (a) regression is learned only from RoIs that
+   are positives of the classification sampling, i.e. matched (IoU >= 0.5) to a pseudo box with
+   score > ``cls_pseudo_thr``; boxes with 0.5 < score <= 0.9 that are certain do not supervise
+   regression here; (b) positives matched to an uncertain pseudo box are still classification positives
+   but get zero regression weight; (c) the regression RoIs follow the classification sampler's
+   fg/bg balance instead of an independent sample. This saves one RoI-head forward/backward per
+   unlabeled batch and one assignment/sampling per image.
+6. Statistics to the message hub, per iteration (``train/pseudo/...``): ``initial_per_img``,
+   ``rpn_per_img``, ``cls_per_img``, ``reg_per_img`` (pseudo boxes per image after each filter; initial
+   in the teacher view, the others after projection), ``score_mean`` (teacher score of the initial
+   candidates), ``reg_uncertainty_mean`` (of the initial candidates), ``bg_weight_mean`` (mean weight
+   of the background RoIs). A mean over no element is not logged.
+
+Other reference behaviours kept or fixed: no ``KeyError 'loss_cls'`` when no RoI is left (a zero,
+graph-connected loss instead); the teacher runs in eval mode (mmdet's SoftTeacher leaves it in train
+mode); the RPN key renaming does not mutate a dict while iterating it.
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+from mmdet.models.losses import accuracy
+from mmdet.models.roi_heads.bbox_heads import BBoxHead
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ssod.registry import MODELS
+from ..pseudo_labels import (box_uncertainty, jitter_boxes, project_boxes, score_and_size_keep_mask,
+                             view_to_view_matrix)
+from ..soft_cls_loss import background_weights, soft_weighted_cls_loss, softmax_background_prob
+from .semi_base import SemiBaseDetector, log_pseudo_scalar, with_pseudo_gt
+
+
+@MODELS.register_module()
+class SoftTeacher(SemiBaseDetector):
+    """Soft Teacher for two-stage detectors with an RPN and a softmax R-CNN box head (Faster R-CNN).
+
+    Arguments as :class:`SemiBaseDetector`. One-stage detectors: use ``SemiBaseDetector``.
+    """
+
+    def __init__(self, detector: dict, **kwargs) -> None:
+        super().__init__(detector=detector, **kwargs)
+        _check_two_stage(self.student, detector.get('type', '?'))
+
+    # ------------------------------------------------------------------ teacher side
+    def unsup_losses(self, teacher_inputs: Tensor, teacher_samples: SampleList,
+                     student_inputs: Tensor, student_samples: SampleList) -> dict:
+        """Unweighted, unprefixed losses ``loss_rpn_cls, loss_rpn_bbox, loss_cls, acc, loss_bbox``."""
+        with torch.no_grad():
+            teacher_feats, candidates = self.teacher_candidates(teacher_inputs, teacher_samples)
+            pseudo = self.pseudo_labels_to_student(candidates, teacher_samples, student_samples)
+        feats = self.student.extract_feat(student_inputs)
+        losses, proposals = self.student_rpn_losses(feats, student_samples, pseudo)
+        losses.update(self.student_rcnn_losses(feats, proposals, student_samples, pseudo,
+                                               teacher_feats, teacher_samples))
+        return losses
+
+    @torch.no_grad()
+    def teacher_candidates(self, inputs: Tensor,
+                           samples: SampleList) -> Tuple[Tuple[Tensor], List[InstanceData]]:
+        """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
+        ``bboxes, scores, labels, reg_uncertainty``."""
+        teacher = self.teacher
+        feats = teacher.extract_feat(inputs)
+        if samples[0].get('proposals', None) is None:
+            proposals = teacher.rpn_head.predict(feats, samples, rescale=False)
+        else:
+            proposals = [s.proposals for s in samples]
+        detections = teacher.roi_head.predict(feats, proposals, samples, rescale=False)
+        cfg = self.semi_train_cfg
+        candidates = []
+        for det in detections:
+            keep = score_and_size_keep_mask(det.bboxes, det.scores,
+                                            cfg.pseudo_label_initial_score_thr, cfg.min_pseudo_bbox_wh)
+            candidates.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
+                                           labels=det.labels[keep]))
+        uncertainties = self.jitter_uncertainty(feats, candidates, samples)
+        for instances, uncertainty in zip(candidates, uncertainties):
+            instances.reg_uncertainty = uncertainty
+        self._log_counts('initial', candidates)
+        _log_mean('score_mean', [c.scores for c in candidates])
+        _log_mean('reg_uncertainty_mean', uncertainties)
+        return feats, candidates
+
+    @torch.no_grad()
+    def jitter_uncertainty(self, feats: Tuple[Tensor], candidates: Sequence[InstanceData],
+                           samples: SampleList) -> List[Tensor]:
+        """Per image, the jitter regression uncertainty ``(n,)`` of each candidate (dimensionless).
+
+        One teacher box-head forward on the RoI features of all ``jitter_times x n`` jittered boxes of
+        all images; each copy is decoded with the deltas of its candidate's class, clipped to its image.
+        """
+        times, scale = int(self.semi_train_cfg.jitter_times), float(self.semi_train_cfg.jitter_scale)
+        jittered = [jitter_boxes(c.bboxes, times, scale) for c in candidates]  # (times, n_i, 4)
+        rois = bbox2roi([j.reshape(-1, 4) for j in jittered])
+        if rois.shape[0] == 0:
+            return [c.bboxes.new_zeros((0,)) for c in candidates]
+        roi_head = self.teacher.roi_head
+        bbox_pred = roi_head._bbox_forward(feats, rois)['bbox_pred']
+        labels = torch.cat([c.labels.repeat(times) for c in candidates])
+        deltas = _deltas_of_class(roi_head.bbox_head, bbox_pred, labels)
+        counts = [j.shape[0] * j.shape[1] for j in jittered]
+        uncertainties = []
+        for c, j, sample, roi_i, delta_i in zip(candidates, jittered, samples,
+                                                rois.split(counts), deltas.split(counts)):
+            refined = roi_head.bbox_head.bbox_coder.decode(roi_i[:, 1:], delta_i,
+                                                           max_shape=sample.img_shape)
+            uncertainties.append(box_uncertainty(refined.reshape(j.shape), c.bboxes))
+        return uncertainties
+
+    # ------------------------------------------------------------------ student side
+    def student_rpn_losses(self, feats: Tuple[Tensor], samples: SampleList,
+                           pseudo: Sequence[InstanceData]) -> Tuple[dict, List[InstanceData]]:
+        """Class-agnostic RPN loss on pseudo boxes with ``score > rpn_pseudo_thr``, and the proposals."""
+        rpn_gt = [p[p.scores > self.semi_train_cfg.rpn_pseudo_thr] for p in pseudo]
+        self._log_counts('rpn', rpn_gt)
+        rpn_gt = [InstanceData(bboxes=g.bboxes, labels=torch.zeros_like(g.labels)) for g in rpn_gt]
+        student = self.student
+        proposal_cfg = student.train_cfg.get('rpn_proposal', student.test_cfg.rpn)
+        losses, proposals = student.rpn_head.loss_and_predict(
+            feats, with_pseudo_gt(samples, rpn_gt), proposal_cfg=proposal_cfg)
+        losses = {(f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k): v for k, v in losses.items()}
+        return losses, proposals
+
+    def student_rcnn_losses(self, feats: Tuple[Tensor], proposals: Sequence[InstanceData],
+                            samples: SampleList, pseudo: Sequence[InstanceData],
+                            teacher_feats: Tuple[Tensor], teacher_samples: SampleList) -> dict:
+        """``loss_cls`` (soft background weights), ``acc`` and ``loss_bbox`` (certain boxes only) from a
+        single sampling and a single box-head forward (see the module docstring, step 5)."""
+        cfg = self.semi_train_cfg
+        roi_head = self.student.roi_head
+        bbox_head = roi_head.bbox_head
+        cls_gt = [p[p.scores > cfg.cls_pseudo_thr] for p in pseudo]
+        certain = [g.reg_uncertainty < cfg.reg_pseudo_thr for g in cls_gt]
+        self._log_counts('cls', cls_gt)
+        self._log_counts('reg', [g[c] for g, c in zip(cls_gt, certain)])
+
+        sampling_results = []
+        for i, (props, gt, sample) in enumerate(zip(proposals, cls_gt, samples)):
+            priors = InstanceData(priors=props.bboxes)
+            gt = InstanceData(bboxes=gt.bboxes, labels=gt.labels)
+            assign = roi_head.bbox_assigner.assign(priors, gt, sample.get('ignored_instances', None))
+            sampling_results.append(roi_head.bbox_sampler.sample(
+                assign, priors, gt, feats=[level[i][None] for level in feats]))
+        rois = bbox2roi([res.priors for res in sampling_results])
+        head_out = roi_head._bbox_forward(feats, rois)  # the only student R-CNN forward
+        cls_score, bbox_pred = head_out['cls_score'], head_out['bbox_pred']
+        labels, label_weights, bbox_targets, bbox_weights = bbox_head.get_targets(
+            sampling_results, self.student.train_cfg.rcnn)
+
+        background_prob = self.teacher_background_prob(teacher_feats, teacher_samples, samples,
+                                                       sampling_results)
+        weights = background_weights(labels, label_weights, background_prob, bbox_head.num_classes)
+        negative = labels == bbox_head.num_classes
+        if negative.any():
+            log_pseudo_scalar('bg_weight_mean', weights[negative].mean())
+        reg_weights = bbox_weights * _regression_mask(sampling_results, certain, bbox_weights)[:, None]
+        return dict(
+            loss_cls=soft_weighted_cls_loss(bbox_head.loss_cls, cls_score, labels, weights),
+            acc=accuracy(cls_score, labels),
+            loss_bbox=bbox_head.loss(None, bbox_pred, rois, labels, weights, bbox_targets,
+                                     reg_weights)['loss_bbox'])
+
+    @torch.no_grad()
+    def teacher_background_prob(self, teacher_feats: Tuple[Tensor], teacher_samples: SampleList,
+                                student_samples: SampleList, sampling_results) -> Tensor:
+        """Teacher background probability ``(num_rois,)`` of every sampled student RoI, mapped into the
+        teacher view (``H_teacher @ inv(H_student)``, clipped); one teacher box-head forward."""
+        boxes = []
+        for res, t_sample, s_sample in zip(sampling_results, teacher_samples, student_samples):
+            matrix = view_to_view_matrix(s_sample.homography_matrix, t_sample.homography_matrix)
+            projected, _ = project_boxes(res.priors, matrix, t_sample.img_shape, min_wh=(0.0, 0.0))
+            boxes.append(projected)
+        rois = bbox2roi(boxes)
+        if rois.shape[0] == 0:
+            return rois.new_zeros((0,))
+        cls_score = self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
+        return softmax_background_prob(cls_score)
+
+
+def _deltas_of_class(bbox_head: BBoxHead, bbox_pred: Tensor, labels: Tensor) -> Tensor:
+    """``(n, 4)`` regression deltas of class ``labels[i]`` for each row (class-agnostic heads: as is)."""
+    if bbox_head.reg_class_agnostic:
+        return bbox_pred.reshape(bbox_pred.shape[0], 4)
+    per_class = bbox_pred.reshape(bbox_pred.shape[0], -1, 4)
+    return per_class[torch.arange(per_class.shape[0], device=labels.device), labels]
+
+
+def _regression_mask(sampling_results, certain: Sequence[Tensor], like: Tensor) -> Tensor:
+    """``(num_rois,)`` 1 for positive RoIs whose assigned pseudo box is regression-certain, else 0.
+
+    Row order is that of ``BBoxHead.get_targets`` (per image: positives, then negatives).
+    """
+    parts = []
+    for res, certain_i in zip(sampling_results, certain):
+        parts.append(certain_i[res.pos_assigned_gt_inds].to(like.dtype))
+        parts.append(like.new_zeros((res.neg_priors.shape[0],)))
+    return torch.cat(parts) if parts else like.new_zeros((0,))
+
+
+def _log_mean(name: str, values: Sequence[Tensor]) -> None:
+    values = torch.cat(list(values)) if len(values) else torch.zeros((0,))
+    if values.numel():
+        log_pseudo_scalar(name, values.mean())
+
+
+def _check_two_stage(detector, type_name: str) -> None:
+    """Build-time check that ``detector`` has what SoftTeacher uses (clear error instead of a crash)."""
+    rpn_head = getattr(detector, 'rpn_head', None)
+    roi_head = getattr(detector, 'roi_head', None)
+    if rpn_head is None or roi_head is None:
+        raise TypeError(
+            f'SoftTeacher needs a two-stage detector with an RPN (rpn_head) and an R-CNN (roi_head), '
+            f'e.g. FasterRCNN; {type_name} has no {"rpn_head" if rpn_head is None else "roi_head"}. '
+            f"For one-stage detectors (RetinaNet, FCOS, ...) use type='SemiBaseDetector', which "
+            f'trains on hard pseudo-labels.')
+    bbox_head = getattr(roi_head, 'bbox_head', None)
+    if not isinstance(bbox_head, BBoxHead) or not hasattr(roi_head, 'bbox_sampler'):
+        raise TypeError(f'SoftTeacher supports a single-stage R-CNN box head (StandardRoIHead + '
+                        f'BBoxHead); {type_name} has {type(roi_head).__name__}. Use SemiBaseDetector.')
+    if getattr(bbox_head.loss_cls, 'use_sigmoid', False) or bbox_head.custom_cls_channels:
+        raise TypeError('SoftTeacher weights background RoIs by the teacher softmax background '
+                        f'probability; the box head of {type_name} does not use a softmax classifier.')

@@ -1,0 +1,110 @@
+"""Pure tensor helpers for pseudo-labels: thresholding, box jitter, jitter uncertainty, view projection.
+
+Conventions (all functions):
+* boxes are ``(n, 4)`` float tensors ``(x1, y1, x2, y2)`` in **pixels** of one image view;
+* a *homography* is a ``3 x 3`` matrix mapping pixel coordinates of the original image to pixel
+  coordinates of a view, as mmdet's geometric transforms record it in ``results['homography_matrix']``
+  (each transform left-multiplies its own matrix, so ``H_view = H_last @ ... @ H_first``);
+* filters return a boolean *keep mask* rather than filtered boxes, so that any per-box field
+  (scores, labels, uncertainties) can be indexed with the same mask and stays aligned.
+
+Nothing here touches models or data samples; the detectors in :mod:`ssod.models.detectors` compose them.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmdet.structures.bbox import bbox_project
+from torch import Tensor
+
+Shape = Sequence[int]  # (height, width, ...) in pixels, as mmdet's ``img_shape``
+
+
+def box_wh(boxes: Tensor) -> Tensor:
+    """Width and height ``(n, 2)`` of ``(n, 4)`` boxes, in pixels (may be negative for invalid boxes)."""
+    return boxes[:, 2:4] - boxes[:, 0:2]
+
+
+def size_keep_mask(boxes: Tensor, min_wh: Sequence[float]) -> Tensor:
+    """``(n,)`` bool: boxes whose width >= ``min_wh[0]`` and height >= ``min_wh[1]`` pixels."""
+    wh = box_wh(boxes)
+    return (wh[:, 0] >= min_wh[0]) & (wh[:, 1] >= min_wh[1])
+
+
+def score_and_size_keep_mask(boxes: Tensor, scores: Tensor, score_thr: float,
+                             min_wh: Sequence[float] = (0.0, 0.0)) -> Tensor:
+    """``(n,)`` bool: ``score > score_thr`` (strict, as both reference implementations) and the size test
+    of :func:`size_keep_mask`."""
+    return (scores > score_thr) & size_keep_mask(boxes, min_wh)
+
+
+def _coordinate_scale(boxes: Tensor) -> Tensor:
+    """``(n, 4)`` scale per coordinate: ``(w, h, w, h)`` with w and h clamped to at least 1 pixel, so
+    that tiny or degenerate boxes neither collapse the jitter nor blow up the relative uncertainty."""
+    wh = box_wh(boxes).clamp(min=1.0)
+    return wh.repeat(1, 2)
+
+
+def jitter_boxes(boxes: Tensor, times: int, scale: float,
+                 generator: Optional[torch.Generator] = None) -> Tensor:
+    """``times`` randomly shifted copies of every box, shape ``(times, n, 4)``.
+
+    Each coordinate gets independent Gaussian noise with standard deviation ``scale * w`` (x1, x2) or
+    ``scale * h`` (y1, y2), w/h clamped to >= 1 px -- the box jittering of Soft Teacher (paper sec. 3.4;
+    microsoft/SoftTeacher ``aug_box``, jitter_scale 0.06, 10 times). ``generator`` makes it reproducible.
+    """
+    noise = torch.randn((times, boxes.shape[0], 4), generator=generator, dtype=boxes.dtype,
+                        device='cpu' if generator is not None else boxes.device).to(boxes.device)
+    return boxes[None] + noise * (scale * _coordinate_scale(boxes))[None]
+
+
+def box_uncertainty(refined: Tensor, boxes: Tensor) -> Tensor:
+    """Regression uncertainty ``(n,)`` of ``boxes`` from their refined jittered copies ``(times, n, 4)``.
+
+    For every box: the (unbiased) standard deviation over the ``times`` refined copies of each
+    coordinate, divided by the box width (x1, x2) or height (y1, y2) in pixels (clamped to >= 1), then
+    averaged over the 4 coordinates. Dimensionless; Soft Teacher keeps a box for regression when this
+    is below ``reg_pseudo_thr`` (0.02). The microsoft/mmdet implementations divide by the size of the
+    *mean refined* box instead of the box itself; the two differ only to second order in the jitter.
+    """
+    if refined.shape[1] == 0:
+        return refined.new_zeros((0,))
+    if refined.shape[0] < 2:
+        raise ValueError(f'box_uncertainty needs >= 2 refined copies per box, got {refined.shape[0]}')
+    std = refined.std(dim=0)
+    return (std / _coordinate_scale(boxes)).mean(dim=1)
+
+
+def as_homography(matrix: Union[Tensor, np.ndarray, Sequence], device=None) -> Tensor:
+    """A ``3 x 3`` float64 tensor from a numpy array / tensor / nested list (float64 keeps inverses
+    and products of several transforms accurate to far below a pixel)."""
+    h = torch.as_tensor(np.asarray(matrix) if not isinstance(matrix, Tensor) else matrix,
+                        dtype=torch.float64, device=device)
+    if h.shape != (3, 3):
+        raise ValueError(f'a homography must be 3 x 3, got shape {tuple(h.shape)}')
+    return h
+
+
+def view_to_view_matrix(h_source: Tensor, h_target: Tensor) -> Tensor:
+    """Matrix mapping pixels of the source view to the target view: ``H_target @ inv(H_source)``.
+
+    Teacher -> student is ``view_to_view_matrix(H_teacher, H_student)``; student -> teacher the reverse.
+    """
+    return as_homography(h_target) @ torch.linalg.inv(as_homography(h_source))
+
+
+def project_boxes(boxes: Tensor, homography: Tensor, target_shape: Shape,
+                  min_wh: Sequence[float] = (1e-2, 1e-2)) -> Tuple[Tensor, Tensor]:
+    """Move boxes into another view: returns ``(projected, keep)``.
+
+    The 4 corners of each box are mapped through ``homography`` (3 x 3, source pixels -> target pixels),
+    the axis-aligned hull is taken (``mmdet.structures.bbox.bbox_project``), and the result is clipped to
+    ``target_shape[:2]`` = (height, width) in pixels. ``keep`` (bool, ``(n,)``) is False for boxes whose
+    clipped width or height is below ``min_wh`` -- boxes that left the view, or nearly so -- so the
+    caller never hands degenerate boxes to a loss. ``projected`` has all ``n`` rows, in ``boxes.dtype``.
+    """
+    if boxes.shape[0] == 0:
+        return boxes.new_zeros((0, 4)), boxes.new_zeros((0,), dtype=torch.bool)
+    matrix = as_homography(homography, device=boxes.device)
+    projected = bbox_project(boxes.to(torch.float64), matrix, tuple(target_shape[:2])).to(boxes.dtype)
+    return projected, size_keep_mask(projected, min_wh)

@@ -1,0 +1,214 @@
+"""SoftTeacher: soft background weighting and its normalisation, jitter uncertainty, one student R-CNN
+pass, regression on certain boxes only, empty cases, statistics, build-time checks."""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.models.losses import CrossEntropyLoss
+from mmengine.logging import MessageHub
+from mmengine.registry import init_default_scope
+
+from semi_test_utils import (as_float, assert_finite, build_semi, fake_detections, images,
+                             multi_batch, sample, tiny_retinanet, total)
+from ssod.models.detectors.soft_teacher import _regression_mask
+from ssod.models.soft_cls_loss import (background_weights, soft_weighted_cls_loss,
+                                       softmax_background_prob)
+from ssod.registry import MODELS
+
+KEYS = {f'{p}_{k}' for p in ('sup', 'unsup')
+        for k in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'acc', 'loss_bbox')}
+
+
+def _patch_teacher_detections(model, detections):
+    """teacher.roi_head.predict returns these per-image detections (teacher-view pixels)."""
+    model.teacher.roi_head.predict = lambda feats, proposals, samples, rescale=False: [
+        copy.deepcopy(d) for d in detections]
+
+
+def _scalars():
+    return {k: v.current() for k, v in MessageHub.get_current_instance().log_scalars.items()
+            if k.startswith('train/pseudo/')}
+
+
+# ---------------------------------------------------------------- background weighting (eq. 2-3)
+def test_background_weights_replace_only_negatives():
+    labels = torch.tensor([0, 3, 2, 3, 3])  # 3 classes: label 3 = background
+    weights = background_weights(labels, torch.ones(5), torch.tensor([.9, .2, .9, .7, .0]), 3)
+    torch.testing.assert_close(weights, torch.tensor([1., .2, 1., .7, .0]))
+
+
+def test_soft_weighted_cls_loss_matches_hand_computation():
+    logits = torch.tensor([[2.0, 0.1, -1.0, 0.3], [0.5, 0.5, 0.5, 2.5], [-1.0, 3.0, 0.0, 0.0],
+                           [0.2, -0.4, 1.0, 1.5], [1.0, 1.0, 1.0, 0.0]], requires_grad=True)
+    labels = torch.tensor([0, 3, 1, 3, 3])
+    weights = torch.tensor([1.0, 0.8, 1.0, 0.3, 0.1])
+    ce = -F.log_softmax(logits, dim=1)[torch.arange(5), labels]
+    expected = (ce * weights).sum() / weights.sum()  # (sum_fg CE + sum_bg r CE) / (N_fg + sum_bg r)
+    got = soft_weighted_cls_loss(CrossEntropyLoss(), logits, labels, weights)
+    torch.testing.assert_close(got, expected)
+    got.backward()
+    assert logits.grad is not None
+    # the floor: with sum(w) < 1 the loss is divided by 1, not blown up
+    small = torch.tensor([0.1, 0.1, 0.1, 0.1, 0.1])
+    torch.testing.assert_close(soft_weighted_cls_loss(CrossEntropyLoss(), logits, labels, small),
+                               (ce * small).sum())
+    # loss_weight of the head's loss still applies
+    torch.testing.assert_close(
+        soft_weighted_cls_loss(CrossEntropyLoss(loss_weight=2.0), logits, labels, weights), 2 * expected)
+    empty = soft_weighted_cls_loss(CrossEntropyLoss(), logits[:0], labels[:0], weights[:0])
+    assert as_float(empty) == 0.0 and empty.requires_grad
+    torch.testing.assert_close(softmax_background_prob(logits)[1], torch.softmax(logits[1], 0)[3])
+
+
+def test_teacher_background_probability_weights_the_negatives_end_to_end():
+    model = build_semi('SoftTeacher')
+    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40]], [0.95], [1])] * 2)
+    model.teacher_background_prob = lambda feats, t_samples, s_samples, results: torch.full(
+        (sum(len(r.priors) for r in results),), 0.25)
+    losses = model.loss(*multi_batch(num_sup=0))
+    assert_finite(losses)
+    assert _scalars()['train/pseudo/bg_weight_mean'] == pytest.approx(0.25)
+
+
+# ---------------------------------------------------------------- jitter uncertainty
+def _teacher_head_returning(model, deltas_fn):
+    calls = []
+    real = model.teacher.roi_head._bbox_forward
+
+    def bbox_forward(feats, rois):
+        calls.append(rois.shape[0])
+        out = real(feats, rois)
+        out['bbox_pred'] = deltas_fn(rois, out['bbox_pred'])
+        return out
+    model.teacher.roi_head._bbox_forward = bbox_forward
+    return calls
+
+
+def test_uncertainty_equals_jitter_scale_when_the_head_keeps_boxes_in_one_batched_pass():
+    model = build_semi('SoftTeacher')
+    calls = _teacher_head_returning(model, lambda rois, pred: torch.zeros_like(pred))  # refined = input
+    torch.manual_seed(0)
+    boxes = torch.tensor([[16., 16., 40., 44.]]).repeat(200, 1)
+    cands = [fake_detections(boxes, torch.full((200,), .9), torch.arange(200) % 3),
+             fake_detections(boxes[:100], torch.full((100,), .9), torch.zeros(100, dtype=torch.long))]
+    feats = model.teacher.extract_feat(images(2))
+    uncertainty = model.jitter_uncertainty(feats, cands, [sample(), sample()])
+    assert calls == [10 * 300]  # all jittered boxes of the batch in ONE teacher box-head pass
+    assert [u.shape[0] for u in uncertainty] == [200, 100]
+    # E[sample std of 10 normals] = 0.9727 sigma; sigma / size = jitter_scale = 0.06
+    assert as_float(torch.cat(uncertainty).mean()) == pytest.approx(0.06 * 0.9727, rel=0.04)
+
+
+def test_uncertainty_is_zero_when_the_head_maps_every_jitter_to_one_box():
+    model = build_semi('SoftTeacher')
+    coder = model.teacher.roi_head.bbox_head.bbox_coder
+    fixed = torch.tensor([[20., 18., 44., 50.]])
+    _teacher_head_returning(
+        model, lambda rois, pred: coder.encode(rois[:, 1:], fixed.expand(len(rois), 4)).repeat(1, 3))
+    cands = [fake_detections([[16., 16., 40., 44.], [10., 10., 30., 30.]], [.9, .8], [2, 0])]
+    uncertainty = model.jitter_uncertainty(model.teacher.extract_feat(images(1)), cands, [sample()])
+    torch.testing.assert_close(uncertainty[0], torch.zeros(2), atol=1e-5, rtol=0)
+    assert model.jitter_uncertainty(None, [fake_detections([], [], [])], [sample()])[0].shape == (0,)
+
+
+# ---------------------------------------------------------------- one student R-CNN pass, regression
+def _count_student_bbox_head(model):
+    calls = []
+    head = model.student.roi_head.bbox_head
+    real = head.forward
+    head.forward = lambda x: (calls.append(x.shape[0]), real(x))[1]
+    return calls
+
+
+def test_student_rcnn_runs_once_per_unlabeled_batch():
+    model = build_semi('SoftTeacher', pseudo_label_initial_score_thr=0.0, cls_pseudo_thr=0.0,
+                       rpn_pseudo_thr=0.0, reg_pseudo_thr=1.0)
+    calls = _count_student_bbox_head(model)
+    model.loss(*multi_batch(num_sup=0))  # the sup_* zero losses take their keys from unsup_*: no dry run
+    assert len(calls) == 1
+    calls.clear()
+    model.loss(*multi_batch(num_sup=1))
+    assert len(calls) == 2  # one for the labeled batch, one for the unlabeled batch
+
+
+def test_regression_only_on_certain_pseudo_boxes():
+    dets = [fake_detections([[4, 8, 30, 40], [34, 30, 60, 60]], [0.95, 0.97], [1, 2])] * 2
+    losses = {}
+    for reg_thr in (0.0, 1e9):  # every box uncertain / every box certain
+        model = build_semi('SoftTeacher', reg_pseudo_thr=reg_thr)
+        _patch_teacher_detections(model, dets)
+        torch.manual_seed(0)
+        losses[reg_thr] = model.loss(*multi_batch(num_sup=0))
+        assert_finite(losses[reg_thr])
+    assert as_float(losses[0.0]['unsup_loss_bbox']) == 0.0
+    assert as_float(losses[1e9]['unsup_loss_bbox']) > 0.0
+    # same sampling (same seed): classification does not depend on the regression filter
+    torch.testing.assert_close(losses[0.0]['unsup_loss_cls'], losses[1e9]['unsup_loss_cls'])
+    scalars = _scalars()
+    assert scalars['train/pseudo/cls_per_img'] == 2 and scalars['train/pseudo/reg_per_img'] == 2
+
+
+def test_regression_mask_zeroes_positives_matched_to_uncertain_boxes_and_negatives():
+    results = [SimpleNamespace(pos_assigned_gt_inds=torch.tensor([1, 0, 1]),
+                               neg_priors=torch.zeros(2, 4)),
+               SimpleNamespace(pos_assigned_gt_inds=torch.tensor([0]), neg_priors=torch.zeros(1, 4))]
+    certain = [torch.tensor([False, True]), torch.tensor([True])]
+    mask = _regression_mask(results, certain, torch.zeros(1))
+    assert mask.tolist() == [1, 0, 1, 0, 0, 1, 0]
+
+
+# ---------------------------------------------------------------- edge cases, statistics, checks
+def test_no_pseudo_box_in_one_image_or_in_the_whole_batch():
+    for dets in ([fake_detections([[4, 8, 30, 40]], [0.95], [1]), fake_detections([], [], [])],
+                 [fake_detections([[4, 8, 30, 40]], [0.3], [1])] * 2,  # below every threshold
+                 [fake_detections([], [], [])] * 2):
+        model = build_semi('SoftTeacher')
+        _patch_teacher_detections(model, dets)
+        losses = model.loss(*multi_batch(num_sup=0))
+        assert set(losses) == KEYS
+        assert_finite(losses)
+        assert as_float(losses['unsup_loss_cls']) > 0
+        total(losses).backward()
+    assert as_float(losses['unsup_loss_bbox']) == 0.0
+
+
+def test_empty_branches_and_teacher_unchanged_by_training():
+    model = build_semi('SoftTeacher')
+    model.train()
+    assert not model.teacher.training
+    before = copy.deepcopy(model.teacher.state_dict())
+    optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40]], [0.95], [1])] * 2)
+    for num_sup, num_unsup in ((1, 2), (0, 2), (1, 0)):
+        losses = model.loss(*multi_batch(num_sup=num_sup, num_unsup=num_unsup))
+        assert set(losses) == KEYS
+        assert_finite(losses)
+        optim.zero_grad()
+        total(losses).backward()
+        optim.step()
+        if not num_unsup:
+            assert all(as_float(v) == 0 for k in KEYS if k.startswith('unsup_')
+                       for v in (losses[k] if isinstance(losses[k], list) else [losses[k]]))
+    assert all(torch.equal(v, before[k]) for k, v in model.teacher.state_dict().items())
+
+
+def test_statistics_are_logged():
+    model = build_semi('SoftTeacher')
+    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [2, 2, 9, 9]], [0.95, 0.6],
+                                                      [1, 0])] * 2)
+    model.loss(*multi_batch(num_sup=0))
+    scalars = _scalars()
+    assert scalars['train/pseudo/initial_per_img'] == 2
+    assert scalars['train/pseudo/rpn_per_img'] == 1 and scalars['train/pseudo/cls_per_img'] == 1
+    assert scalars['train/pseudo/score_mean'] == pytest.approx(0.775)
+    for key in ('reg_per_img', 'reg_uncertainty_mean', 'bg_weight_mean'):
+        assert f'train/pseudo/{key}' in scalars
+
+
+def test_soft_teacher_needs_a_two_stage_detector():
+    with pytest.raises(TypeError, match=r"RetinaNet.*SemiBaseDetector"):
+        build_semi('SoftTeacher', detector=tiny_retinanet())
+    init_default_scope('ssod')
+    assert MODELS.get('SoftTeacher').__module__ == 'ssod.models.detectors.soft_teacher'
