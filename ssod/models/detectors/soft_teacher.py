@@ -36,10 +36,15 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    but get zero regression weight; (c) the regression RoIs follow the classification sampler's
    fg/bg balance instead of an independent sample. This saves one RoI-head forward/backward per
    unlabeled batch and one assignment/sampling per image.
+
+   It also means the uncertainty of a candidate with score <= ``cls_pseudo_thr`` is never read, so only
+   candidates above ``cls_pseudo_thr`` are jittered (the others get ``reg_uncertainty = inf``). The
+   references jitter every candidate above 0.5; on CPU the jitter pass's RoIAlign is the largest
+   single cost of an unlabeled batch.
 6. Statistics to the message hub, per iteration (``train/pseudo/...``): ``initial_per_img``,
    ``rpn_per_img``, ``cls_per_img``, ``reg_per_img`` (pseudo boxes per image after each filter; initial
    in the teacher view, the others after projection), ``score_mean`` (teacher score of the initial
-   candidates), ``reg_uncertainty_mean`` (of the initial candidates), ``bg_weight_mean`` (mean weight
+   candidates), ``reg_uncertainty_mean`` (of the jittered candidates), ``bg_weight_mean`` (mean weight
    of the background RoIs). A mean over no element is not logged.
 
 Other reference behaviours kept or fixed: no ``KeyError 'loss_cls'`` when no RoI is left (a zero,
@@ -106,9 +111,13 @@ class SoftTeacher(SemiBaseDetector):
                                             cfg.pseudo_label_initial_score_thr, cfg.min_pseudo_bbox_wh)
             candidates.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
                                            labels=det.labels[keep]))
-        uncertainties = self.jitter_uncertainty(feats, candidates, samples)
-        for instances, uncertainty in zip(candidates, uncertainties):
-            instances.reg_uncertainty = uncertainty
+        # Only candidates that can become classification (hence regression) pseudo boxes are jittered.
+        jittered = [c.scores > cfg.cls_pseudo_thr for c in candidates]
+        uncertainties = self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
+                                                samples)
+        for instances, mask, uncertainty in zip(candidates, jittered, uncertainties):
+            instances.reg_uncertainty = instances.scores.new_full(instances.scores.shape, float('inf'))
+            instances.reg_uncertainty[mask] = uncertainty
         self._log_counts('initial', candidates)
         _log_mean('score_mean', [c.scores for c in candidates])
         _log_mean('reg_uncertainty_mean', uncertainties)

@@ -212,3 +212,23 @@ def test_soft_teacher_needs_a_two_stage_detector():
         build_semi('SoftTeacher', detector=tiny_retinanet())
     init_default_scope('ssod')
     assert MODELS.get('SoftTeacher').__module__ == 'ssod.models.detectors.soft_teacher'
+
+
+def test_only_candidates_above_cls_threshold_are_jittered():
+    """Uncertainty is read only for classification pseudo boxes (score > cls_pseudo_thr), so only those
+    go through the jitter pass; the others are marked infinitely uncertain."""
+    model = build_semi('SoftTeacher', jitter_times=10)
+    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [2, 2, 9, 9], [10, 10, 40, 30]],
+                                                      [0.95, 0.6, 0.92], [1, 0, 2])])
+    seen_rois = []
+    original = model.teacher.roi_head._bbox_forward
+
+    def counting_bbox_forward(feats, rois):
+        seen_rois.append(rois.shape[0])
+        return original(feats, rois)
+
+    model.teacher.roi_head._bbox_forward = counting_bbox_forward
+    _, candidates = model.teacher_candidates(images(1), [sample()])
+    uncertainty = candidates[0].reg_uncertainty
+    assert torch.isinf(uncertainty[1]) and torch.isfinite(uncertainty[[0, 2]]).all()
+    assert seen_rois == [2 * 10]  # 2 boxes above 0.9, jittered 10 times, in one forward
