@@ -7,33 +7,13 @@
 # The schedules are those of the tree-crown demo, shrunk: burn-in for the first half, then the
 # unsupervised loss ramps up.
 _base_ = [
-    '../_base_/models/faster_rcnn_r18_tiny_fpn_scratch.py',
+    '../_base_/models/soft_teacher_r18_tiny_fpn_scratch.py',
     '../_base_/datasets/semi_synthetic.py',
     '../_base_/schedules/schedule_180k.py',
     '../_base_/default_runtime.py',
 ]
 
-detector = _base_.model
-detector.roi_head.bbox_head.num_classes = 3
-
-model = dict(
-    _delete_=True,
-    type='SoftTeacher',
-    detector=detector,
-    data_preprocessor=dict(
-        type='MultiBranchDataPreprocessor', data_preprocessor=detector.data_preprocessor),
-    semi_train_cfg=dict(
-        freeze_teacher=True,
-        sup_weight=1.0,
-        unsup_weight=4.0,
-        pseudo_label_initial_score_thr=0.5,
-        rpn_pseudo_thr=0.9,
-        cls_pseudo_thr=0.9,
-        reg_pseudo_thr=0.02,
-        jitter_times=10,
-        jitter_scale=0.06,
-        min_pseudo_bbox_wh=(1e-2, 1e-2)),
-    semi_test_cfg=dict(predict_on='teacher'))
+model = dict(detector=dict(roi_head=dict(bbox_head=dict(num_classes=3))))
 
 max_iters = 4
 burn_in = 2

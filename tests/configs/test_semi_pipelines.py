@@ -400,18 +400,24 @@ class KeepMetrics(Hook):
         self.seen.append(metrics)
 
 
-def test_synthetic_soft_teacher_config_trains(synthetic_data, tmp_path):
-    why = ssod_detectors_missing()
-    if why:
-        pytest.skip(f'training needs the detector: {why}')
+def synthetic_soft_teacher_config(data_root):
+    """The synthetic SoftTeacher config pointed at the test's generated data."""
     cfg = Config.fromfile(SYNTHETIC_CONFIG)
-    root = synthetic_data.rstrip('/') + '/'
+    root = data_root.rstrip('/') + '/'
     for dataset in cfg.train_dataloader.dataset.datasets:
         dataset.data_root = root
     cfg.val_dataloader.dataset.data_root = root
     cfg.test_dataloader.dataset.data_root = root
     cfg.val_evaluator.ann_file = root + 'annotations/val.json'
     cfg.test_evaluator.ann_file = root + 'annotations/val.json'
+    return cfg
+
+
+def test_synthetic_soft_teacher_config_trains(synthetic_data, tmp_path):
+    why = ssod_detectors_missing()
+    if why:
+        pytest.skip(f'training needs the detector: {why}')
+    cfg = synthetic_soft_teacher_config(synthetic_data)
     cfg.work_dir = str(tmp_path / 'run')
     cfg.experiment_name = f'semi_synthetic_{uuid.uuid4().hex}'
     runner = Runner.from_cfg(cfg)
@@ -445,10 +451,7 @@ def test_unsup_losses_are_finite_and_non_zero_once_the_teacher_produces_boxes(sy
     why = ssod_detectors_missing()
     if why:
         pytest.skip(f'training needs the detector: {why}')
-    cfg = Config.fromfile(SYNTHETIC_CONFIG)
-    root = synthetic_data.rstrip('/') + '/'
-    for dataset in cfg.train_dataloader.dataset.datasets:
-        dataset.data_root = root
+    cfg = synthetic_soft_teacher_config(synthetic_data)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.train_cfg.pop('val_interval', None)

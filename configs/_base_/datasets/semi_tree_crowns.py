@@ -22,6 +22,10 @@
 #
 # Sizes: the views are rescaled by 0.75-1.25 (192-320 px for a 256 px tile) around the 256 px test
 # scale; the teacher sees about the same scale as at test time.
+#
+# Evaluation (val/test loaders and COCO metric on annotations/val.json) is inherited from tree_crowns.py.
+_base_ = './tree_crowns.py'
+
 dataset_type = 'CocoDataset'
 data_root = 'data/tree_crowns/'
 # Identical in both sources (and val): the ConcatDataset and the sampler assume one label space.
@@ -99,14 +103,6 @@ unsup_pipeline = [
         unsup_student=strong_pipeline),
 ]
 
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                          'scale_factor')),
-]
-
 labeled_dataset = dict(
     type=dataset_type,
     data_root=data_root,
@@ -131,33 +127,10 @@ unlabeled_dataset = dict(
 # replaces the AspectRatioBatchSampler of supervised configs (it groups by aspect ratio itself).
 batch_size = 5
 train_dataloader = dict(
+    _delete_=True,
     batch_size=batch_size,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='GroupSemiBalanceSampler', batch_size=batch_size, source_ratio=[1, 4]),
     batch_sampler=None,
     dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/val.json',
-        data_prefix=dict(img='images/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
-test_dataloader = val_dataloader
-
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/val.json',
-    metric='bbox',
-    format_only=False,
-    backend_args=backend_args)
-test_evaluator = val_evaluator
