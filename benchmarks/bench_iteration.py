@@ -47,6 +47,9 @@ table says why.
 
 Usage: python benchmarks/bench_iteration.py [--iters 10] [--warmup 2] [--device cpu|cuda]
            [--image-size 256] [--batch 8] [--labeled 2] [--mem-iters 3] [--pseudo-thr 0.05 | --paper-thr]
+           [--data synthetic|tree_crowns] [--load-from CKPT]
+A representative setting (a trained teacher, the paper's thresholds, real images): `make demo`, then
+    python benchmarks/bench_iteration.py --data tree_crowns --load-from work_dirs/demo/iter_1000.pth --paper-thr
 Default: about 1-2 minutes on 2 CPU cores. Prints a table, asserts nothing.
 """
 import argparse
@@ -64,9 +67,14 @@ import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
-MODEL_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
-                        'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
-DATA_CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_synthetic.py')
+# --data: (SoftTeacher config, semi data config); the tree crowns must exist (make data / make demo).
+DATA_SETS = dict(
+    synthetic=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
+                        'soft_teacher_faster_rcnn_r18_tiny_synthetic.py'),
+               osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_synthetic.py')),
+    tree_crowns=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
+                          'soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'),
+                 osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_tree_crowns.py')))
 THRESHOLD_KEYS = ('pseudo_label_initial_score_thr', 'rpn_pseudo_thr', 'cls_pseudo_thr')
 IMPLEMENTATIONS = ('mmdet', 'ssod')
 
@@ -86,6 +94,12 @@ def parse_args(argv=None):
                         help='score threshold for pseudo-labels in both models (see the docstring)')
     parser.add_argument('--paper-thr', action='store_true',
                         help="keep the config's thresholds (0.5 / 0.9) instead of --pseudo-thr")
+    parser.add_argument('--data', choices=sorted(DATA_SETS), default='synthetic',
+                        help='synthetic shapes made on the fly, or the tree-crown tiles of data/tree_crowns')
+    parser.add_argument('--load-from', metavar='CKPT',
+                        help='a trained plain detector checkpoint (e.g. work_dirs/demo/iter_1000.pth of '
+                        '`make demo`, with --data tree_crowns) loaded as teacher and student of both '
+                        'models: a teacher with realistic scores, for use with --paper-thr')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     if args.labeled is None:
@@ -117,7 +131,7 @@ def ssod_soft_teacher_available():
 
 def model_config(implementation, args):
     from mmengine.config import Config
-    cfg = copy.deepcopy(Config.fromfile(MODEL_CONFIG).model)
+    cfg = copy.deepcopy(Config.fromfile(DATA_SETS[args.data][0]).model)
     cfg['type'] = f'{implementation}.SoftTeacher'
     if not args.paper_thr:
         for key in THRESHOLD_KEYS:
@@ -137,7 +151,13 @@ def build_model(implementation, args, state_dict=None):
         raise RuntimeError(f'{implementation}.SoftTeacher built {type(model).__module__}.'
                            f'{type(model).__name__}')
     model.init_weights()
-    if state_dict is None:
+    if state_dict is None and args.load_from:
+        from ssod.checkpoint_safety import load_local_checkpoint
+        detector_state = load_local_checkpoint(args.load_from, map_location='cpu')['state_dict']
+        model.student.load_state_dict(detector_state)
+        model.teacher.load_state_dict(detector_state)
+        unmatched = ''
+    elif state_dict is None:
         model.teacher.load_state_dict(model.student.state_dict())
         unmatched = ''
     else:
@@ -185,11 +205,12 @@ def build_batches(root, args, count):
     from mmengine.registry import init_default_scope
     from ssod.registry import DATASETS
     init_default_scope('ssod')
-    cfg = Config.fromfile(DATA_CONFIG)
+    cfg = Config.fromfile(DATA_SETS[args.data][1])
     sources = []
     for dataset_cfg in (cfg.labeled_dataset, cfg.unlabeled_dataset):
         dataset_cfg = copy.deepcopy(dataset_cfg)
-        dataset_cfg.data_root = root + '/'
+        if args.data == 'synthetic':
+            dataset_cfg.data_root = root + '/'
         sources.append(DATASETS.build(dataset_cfg))
     labeled, unlabeled = sources
     n_unlabeled = args.batch - args.labeled
@@ -202,6 +223,8 @@ def build_batches(root, args, count):
 
 
 def make_data(root, args):
+    if args.data != 'synthetic':
+        return
     import make_synthetic
     make_synthetic.generate(root, num_images=32, image_size=args.image_size, num_classes=3,
                             labeled_percent=50, val_images=1, seed=args.seed, workers=1,
@@ -301,7 +324,8 @@ def main(argv=None):
     print(f'device {args.device}, {torch.get_num_threads()} threads, images {args.image_size} px, '
           f'batch {args.batch} ({args.labeled} labeled + {args.batch - args.labeled} unlabeled), '
           f'{args.warmup} warm-up + {args.iters} timed iterations per model, pseudo-label threshold '
-          f'{"config" if args.paper_thr else args.pseudo_thr}')
+          f'{"config" if args.paper_thr else args.pseudo_thr}, data {args.data}, weights '
+          f'{args.load_from or "random (from scratch)"}')
     if not available:
         print(f'NOTE: ssod.SoftTeacher is not available: {why}. Measuring mmdet.SoftTeacher only.')
 
