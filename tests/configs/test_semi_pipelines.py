@@ -467,5 +467,5 @@ def test_unsup_losses_are_finite_and_non_zero_once_the_teacher_produces_boxes(sy
     for log in logs.iterations:
         assert log['train/pseudo/cls_per_img'] > 0 and log['train/pseudo/reg_per_img'] > 0
         for key in ('unsup_loss_rpn_cls', 'unsup_loss_rpn_bbox', 'unsup_loss_cls', 'unsup_loss_bbox'):
-            value = float(log[key])
+            value = float(torch.as_tensor(log[key]).detach())
             assert math.isfinite(value) and value > 0, (key, value)
