@@ -189,10 +189,10 @@ class SoftTeacher(SemiBaseDetector):
         labels, label_weights, bbox_targets, bbox_weights = bbox_head.get_targets(
             sampling_results, self.student.train_cfg.rcnn)
 
-        background_prob = self.teacher_background_prob(teacher_feats, teacher_samples, samples,
-                                                       sampling_results)
-        weights = background_weights(labels, label_weights, background_prob, bbox_head.num_classes)
         negative = labels == bbox_head.num_classes
+        background_prob = self.teacher_background_prob(teacher_feats, teacher_samples, samples,
+                                                       sampling_results, negative)
+        weights = background_weights(labels, label_weights, background_prob, bbox_head.num_classes)
         if negative.any():
             log_pseudo_scalar('bg_weight_mean', weights[negative].mean())
         reg_weights = bbox_weights * _regression_mask(sampling_results, certain, bbox_weights)[:, None]
@@ -204,19 +204,23 @@ class SoftTeacher(SemiBaseDetector):
 
     @torch.no_grad()
     def teacher_background_prob(self, teacher_feats: Tuple[Tensor], teacher_samples: SampleList,
-                                student_samples: SampleList, sampling_results) -> Tensor:
-        """Teacher background probability ``(num_rois,)`` of every sampled student RoI, mapped into the
-        teacher view (``H_teacher @ inv(H_student)``, clipped); one teacher box-head forward."""
+                                student_samples: SampleList, sampling_results,
+                                negative: Tensor) -> Tensor:
+        """Teacher background probability ``(num_rois,)`` of the sampled student RoIs marked in
+        ``negative``, mapped into the teacher view (``H_teacher @ inv(H_student)``, clipped); one teacher
+        box-head forward. Only background RoIs get a soft weight, so only they are scored; the other
+        entries are 1 and never read."""
         boxes = []
         for res, t_sample, s_sample in zip(sampling_results, teacher_samples, student_samples):
             matrix = view_to_view_matrix(s_sample.homography_matrix, t_sample.homography_matrix)
             projected, _ = project_boxes(res.priors, matrix, t_sample.img_shape, min_wh=(0.0, 0.0))
             boxes.append(projected)
         rois = bbox2roi(boxes)
-        if rois.shape[0] == 0:
-            return rois.new_zeros((0,))
-        cls_score = self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
-        return softmax_background_prob(cls_score)
+        background_prob = rois.new_ones((rois.shape[0], ))
+        if negative.any():
+            cls_score = self.teacher.roi_head._bbox_forward(teacher_feats, rois[negative])['cls_score']
+            background_prob[negative] = softmax_background_prob(cls_score)
+        return background_prob
 
 
 def _deltas_of_class(bbox_head: BBoxHead, bbox_pred: Tensor, labels: Tensor) -> Tensor:

@@ -65,11 +65,35 @@ def test_soft_weighted_cls_loss_matches_hand_computation():
 def test_teacher_background_probability_weights_the_negatives_end_to_end():
     model = build_semi('SoftTeacher')
     _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40]], [0.95], [1])] * 2)
-    model.teacher_background_prob = lambda feats, t_samples, s_samples, results: torch.full(
+    model.teacher_background_prob = lambda feats, t_samples, s_samples, results, negative: torch.full(
         (sum(len(r.priors) for r in results),), 0.25)
     losses = model.loss(*multi_batch(num_sup=0))
     assert_finite(losses)
     assert _scalars()['train/pseudo/bg_weight_mean'] == pytest.approx(0.25)
+
+
+def test_teacher_scores_only_the_negative_rois():
+    """Positives keep weight 1, so the teacher's box head sees only the background RoIs."""
+    model = build_semi('SoftTeacher')
+    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40]], [0.95], [1])] * 2)
+    scored, negatives = [], []
+    real_prob = model.teacher_background_prob
+
+    def recording_prob(feats, t_samples, s_samples, results, negative):
+        negatives.append(int(negative.sum()))
+        real_forward = model.teacher.roi_head._bbox_forward
+        model.teacher.roi_head._bbox_forward = lambda f, rois: (scored.append(rois.shape[0]),
+                                                                real_forward(f, rois))[1]
+        try:
+            prob = real_prob(feats, t_samples, s_samples, results, negative)
+        finally:
+            model.teacher.roi_head._bbox_forward = real_forward
+        assert torch.all(prob[~negative] == 1) and torch.all((prob[negative] >= 0) & (prob[negative] <= 1))
+        return prob
+
+    model.teacher_background_prob = recording_prob
+    assert_finite(model.loss(*multi_batch(num_sup=0)))
+    assert negatives and scored == negatives  # one forward, on exactly the negatives
 
 
 # ---------------------------------------------------------------- jitter uncertainty
