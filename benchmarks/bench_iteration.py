@@ -49,7 +49,8 @@ Usage: python benchmarks/bench_iteration.py [--iters 10] [--warmup 2] [--device 
            [--image-size 256] [--batch 8] [--labeled 2] [--mem-iters 3] [--pseudo-thr 0.05 | --paper-thr]
            [--data synthetic|tree_crowns] [--load-from CKPT]
 A representative setting (a trained teacher, the paper's thresholds, real images): `make demo`, then
-    python benchmarks/bench_iteration.py --data tree_crowns --load-from work_dirs/demo/iter_1000.pth --paper-thr
+    python benchmarks/bench_iteration.py --data tree_crowns \
+        --load-from work_dirs/demo/iter_1000.pth --paper-thr
 Default: about 1-2 minutes on 2 CPU cores. Prints a table, asserts nothing.
 """
 import argparse

@@ -3,9 +3,10 @@
 Measured: seconds from ``Runner.train()`` being called on a resumed runner to the end of the first
 resumed iteration (building the loop, loading the checkpoint, hooks, positioning the data, one iteration).
 The data set's ``__getitem__`` sleeps 2 ms (a realistic decode + augment cost per image), batch size 2,
-``num_workers=0``; both loops use ssod's GroupSemiBalanceSampler (labeled:unlabeled 1:4), which implements
-``set_start_iter`` (mmengine's loop ignores it and replays). The checkpoint for iteration k is a checkpoint of iteration 20 whose
-``meta['iter']`` is set to k (only the iteration number matters for the resume path).
+``num_workers=0``; both loops use ssod's GroupSemiBalanceSampler (labeled:unlabeled 1:4), which
+implements ``set_start_iter`` (mmengine's loop ignores it and replays). The checkpoint for iteration k is
+a checkpoint of iteration 20 whose ``meta['iter']`` is set to k (only the iteration number matters for
+the resume path).
 
 Usage: python benchmarks/bench_resume.py [--repeats 3]
 Runs in about a minute on a laptop CPU; prints a table, asserts nothing.
