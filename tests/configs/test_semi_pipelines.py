@@ -400,9 +400,11 @@ class KeepMetrics(Hook):
         self.seen.append(metrics)
 
 
-def synthetic_soft_teacher_config(data_root):
-    """The synthetic SoftTeacher config pointed at the test's generated data."""
+def synthetic_soft_teacher_config(data_root, work_dir):
+    """The synthetic SoftTeacher config pointed at the test's generated data and its own work dir."""
     cfg = Config.fromfile(SYNTHETIC_CONFIG)
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'semi_synthetic_{uuid.uuid4().hex}'
     root = data_root.rstrip('/') + '/'
     for dataset in cfg.train_dataloader.dataset.datasets:
         dataset.data_root = root
@@ -417,9 +419,7 @@ def test_synthetic_soft_teacher_config_trains(synthetic_data, tmp_path):
     why = ssod_detectors_missing()
     if why:
         pytest.skip(f'training needs the detector: {why}')
-    cfg = synthetic_soft_teacher_config(synthetic_data)
-    cfg.work_dir = str(tmp_path / 'run')
-    cfg.experiment_name = f'semi_synthetic_{uuid.uuid4().hex}'
+    cfg = synthetic_soft_teacher_config(synthetic_data, tmp_path / 'run')
     runner = Runner.from_cfg(cfg)
     metrics = KeepMetrics()
     runner.register_hook(metrics, priority='LOWEST')
@@ -451,14 +451,12 @@ def test_unsup_losses_are_finite_and_non_zero_once_the_teacher_produces_boxes(sy
     why = ssod_detectors_missing()
     if why:
         pytest.skip(f'training needs the detector: {why}')
-    cfg = synthetic_soft_teacher_config(synthetic_data)
+    cfg = synthetic_soft_teacher_config(synthetic_data, tmp_path / 'run')
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.train_cfg.pop('val_interval', None)
     cfg.model.semi_train_cfg.update(pseudo_label_initial_score_thr=0.0, rpn_pseudo_thr=0.0,
                                     cls_pseudo_thr=0.0, reg_pseudo_thr=1e9)
-    cfg.work_dir = str(tmp_path / 'run')
-    cfg.experiment_name = f'semi_synthetic_unsup_{uuid.uuid4().hex}'
     runner = Runner.from_cfg(cfg)
     logs = KeepLossLogs()
     runner.register_hook(logs, priority='LOWEST')

@@ -23,14 +23,11 @@ class MultiBranchDataPreprocessor(MMDetMultiBranchDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         if not training:
             return self.data_preprocessor(data, training)
-        kept = {key: {} for key in data}
-        for key, branches in data.items():
-            for branch, values in branches.items():
-                kept[key][branch] = [v for v in values if v is not None]
-        non_empty = [branch for branch, values in kept['inputs'].items() if values]
-        out = {key: {} for key in kept}
-        for branch in non_empty:
-            processed = self.data_preprocessor({key: kept[key][branch] for key in kept}, training)
-            for key, value in processed.items():
+        out = {key: {} for key in data}
+        for branch in data['inputs']:
+            branch_data = {key: [v for v in data[key][branch] if v is not None] for key in data}
+            if not branch_data['inputs']:
+                continue
+            for key, value in self.data_preprocessor(branch_data, training).items():
                 out.setdefault(key, {})[branch] = value
         return out
