@@ -6,7 +6,9 @@ custom_imports = dict(imports=['ssod'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # log_metric_by_epoch=False: validation metrics are logged at the iteration (mmengine's default
+    # puts them at the epoch, always 0 in iteration-based training).
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),

@@ -32,17 +32,19 @@ def fake_run(work_dir):
     """Train lines at iterations 1..4 (as mmengine writes them) and two validation lines."""
     records = [
         train_line(1, loss=3.0, sup_loss_cls=1.0, unsup_loss_cls=0.0,
-                   **{'train/pseudo/precision_cls': 0.25, 'train/pseudo/recall_cls': 0.1,
-                      'train/pseudo/cls_per_img': 2.0}),
+                   **{'pseudo/precision_cls': 0.25, 'pseudo/recall_cls': 0.1,
+                      'pseudo/cls_per_img': 2.0}),
         train_line(2, loss=2.5, sup_loss_cls=0.8, unsup_loss_cls=0.5,
-                   **{'train/pseudo/precision_cls': 0.5, 'train/pseudo/recall_cls': 0.2,
-                      'train/pseudo/cls_per_img': 3.0}),
+                   **{'pseudo/precision_cls': 0.5, 'pseudo/recall_cls': 0.2,
+                      'pseudo/cls_per_img': 3.0}),
+        # A validation line as LoggerHook(log_metric_by_epoch=True) writes it: step = epoch = 0;
+        # it belongs to iteration 2, after which it ran.
         {'coco/bbox_mAP': 0.1, 'coco/bbox_mAP_50': 0.3, 'teacher/coco/bbox_mAP': 0.12,
-         'student/coco/bbox_mAP': 0.11, 'data_time': 0.0, 'time': 0.2, 'step': 2},
+         'student/coco/bbox_mAP': 0.11, 'data_time': 0.0, 'time': 0.2, 'step': 0},
         train_line(3, loss=2.0, sup_loss_cls=0.7, unsup_loss_cls=0.6),  # no pseudo stats this time
         train_line(4, loss=1.5, sup_loss_cls=0.6, unsup_loss_cls=0.7,
-                   **{'train/pseudo/precision_cls': 0.75, 'train/pseudo/recall_cls': 0.4,
-                      'train/pseudo/cls_per_img': 4.0}),
+                   **{'pseudo/precision_cls': 0.75, 'pseudo/recall_cls': 0.4,
+                      'pseudo/cls_per_img': 4.0}),
         {'coco/bbox_mAP': 0.2, 'coco/bbox_mAP_50': 0.5, 'teacher/coco/bbox_mAP': 0.22,
          'student/coco/bbox_mAP': 0.21, 'data_time': 0.0, 'time': 0.2, 'step': 4},
     ]
@@ -74,8 +76,8 @@ def test_default_groups_plot_exactly_the_logged_values(tmp_path):
     assert losses['loss'] == ([1, 2, 3, 4], [3.0, 2.5, 2.0, 1.5])
     assert losses['unsup_loss_cls'] == ([1, 2, 3, 4], [0.0, 0.5, 0.6, 0.7])
     pr = result['pseudo_precision_recall']['lines']
-    assert pr == {'train/pseudo/precision_cls': ([1, 2, 4], [0.25, 0.5, 0.75]),
-                  'train/pseudo/recall_cls': ([1, 2, 4], [0.1, 0.2, 0.4])}
+    assert pr == {'pseudo/precision_cls': ([1, 2, 4], [0.25, 0.5, 0.75]),
+                  'pseudo/recall_cls': ([1, 2, 4], [0.1, 0.2, 0.4])}
     maps = result['bbox_mAP']['lines']
     assert maps == {'coco/bbox_mAP': ([2, 4], [0.1, 0.2]), 'coco/bbox_mAP_50': ([2, 4], [0.3, 0.5]),
                     'teacher/coco/bbox_mAP': ([2, 4], [0.12, 0.22]),
@@ -87,6 +89,46 @@ def test_default_groups_plot_exactly_the_logged_values(tmp_path):
         # The first curve is drawn (its colour covers some pixels), the rest is not blank either.
         first_line = np.all(np.abs(pixels.astype(int) - FIRST_LINE_BGR) <= 10, axis=2).sum()
         assert first_line > 50, name
+
+
+# Three lines of a real scalars.json (4 iterations of configs/soft_teacher/..._synthetic.py on the
+# synthetic shapes, thresholds lowered to 0.05, mmengine 0.10.7, default LoggerHook), some keys left out.
+REAL_LINES = """\
+{"lr": 0.001, "data_time": 0.0496, "unsup_weight": 0.02695, "pseudo/initial_per_img": 100.0, \
+"pseudo/score_mean": 0.3438, "pseudo/reg_uncertainty_mean": 0.04698, "pseudo/cls_per_img/0": 51.0, \
+"pseudo/gt_per_img": 5.0, "pseudo/precision_cls": 0.0, "pseudo/recall_cls": 0.0, \
+"pseudo/cls_per_img": 94.0, "pseudo/bg_weight_mean": 0.2255, "grad_norm": 17.17, "loss": 2.552, \
+"sup_loss_cls": 1.525, "sup_acc": 2.34375, "unsup_loss_cls": 0.0364, "time": 8.24, \
+"ema_momentum": 0.99, "iter": 1, "step": 1}
+{"lr": 0.01, "data_time": 0.1496, "unsup_weight": 1.146, "pseudo/initial_per_img": 100.0, \
+"pseudo/score_mean": 0.3237, "pseudo/reg_uncertainty_mean": 0.0516, "pseudo/cls_per_img/0": 84.0, \
+"pseudo/gt_per_img": 1.0, "pseudo/precision_cls": 0.0, "pseudo/recall_cls": 0.0, \
+"pseudo/cls_per_img": 94.0, "pseudo/bg_weight_mean": 0.2494, "grad_norm": 70.01, "loss": 3.972, \
+"sup_loss_cls": 0.8942, "sup_acc": 97.66, "unsup_loss_cls": 1.896, "time": 6.11, \
+"ema_momentum": 0.995, "iter": 4, "step": 4}
+{"coco/bbox_mAP": 0.001, "coco/bbox_mAP_50": 0.005, "coco/bbox_mAP_75": 0.0, "coco/bbox_mAP_s": 0.002, \
+"coco/bbox_mAP_m": -1.0, "coco/bbox_mAP_l": -1.0, "data_time": 0.0146, "time": 0.9868, "step": 0}
+"""
+
+
+def test_real_log_lines(tmp_path):
+    path = tmp_path / 'run' / '20261130_175140' / 'vis_data' / 'scalars.json'
+    path.parent.mkdir(parents=True)
+    path.write_text(REAL_LINES)
+    result = plot_curves.plot_curves([str(tmp_path / 'run')], str(tmp_path / 'out'),
+                                     print_fn=lambda *_: None)
+    assert list(result) == list(plot_curves.DEFAULT_GROUPS)
+    assert result['losses']['lines'] == {'loss': ([1, 4], [2.552, 3.972]),
+                                         'sup_loss_cls': ([1, 4], [1.525, 0.8942]),
+                                         'unsup_loss_cls': ([1, 4], [0.0364, 1.896])}
+    assert list(result['pseudo_precision_recall']['lines']) == ['pseudo/precision_cls',
+                                                                'pseudo/recall_cls']
+    assert list(result['pseudo_boxes_per_image']['lines']) == [
+        'pseudo/initial_per_img', 'pseudo/cls_per_img/0', 'pseudo/gt_per_img', 'pseudo/cls_per_img']
+    assert result['pseudo_statistics']['lines']['pseudo/bg_weight_mean'] == ([1, 4], [0.2255, 0.2494])
+    # The validation ran after iteration 4 although the line says step 0 (the epoch).
+    assert result['bbox_mAP']['lines']['coco/bbox_mAP'] == ([4], [0.001])
+    assert len(result['bbox_mAP']['lines']) == 6
 
 
 def test_keys_option_size_and_main(tmp_path):

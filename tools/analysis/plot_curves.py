@@ -5,11 +5,15 @@
 
 Input
     mmengine's ``LocalVisBackend`` writes ``<work_dir>/<timestamp>/vis_data/scalars.json``: one JSON
-    object per line. A training line holds the logged scalars of one logging interval (``lr``, ``loss``,
-    ``sup_loss_cls``, ``train/pseudo/...``, ``time``, ...) plus ``iter`` and ``step`` (both the
-    iteration, counted from 1); a validation line holds the metrics (``coco/bbox_mAP``,
-    ``teacher/coco/bbox_mAP``, ...) plus ``step`` (the iteration after which it ran) and no ``iter``.
-    Every series is plotted against ``step``, in iterations.
+    object per line (checked on a real run of the synthetic SoftTeacher config). A training line holds
+    the scalars of one logging interval -- ``lr``, ``loss``, ``sup_loss_cls``, ``pseudo/precision_cls``,
+    ``time``, ... (mmengine's ``LogProcessor`` strips the ``train/`` of message-hub keys such as
+    ``train/pseudo/...``) -- plus ``iter`` and ``step``, both the iteration counted from 1. A validation
+    line holds the metrics (``coco/bbox_mAP``, ``teacher/coco/bbox_mAP``, ...) and ``step`` but no
+    ``iter``. Every series is plotted against the iteration: ``step``, except for a validation line whose
+    ``step`` is smaller than the iteration of the training line before it -- mmengine's ``LoggerHook``
+    writes the *epoch* there unless ``log_metric_by_epoch=False`` (always 0 in iteration-based
+    training) -- which is placed at that training iteration, i.e. the iteration after which it ran.
 
     A positional argument is a work dir (every ``*/vis_data/scalars.json`` below it is read, in the
     order of the timestamp folders, so a resumed run continues its first part) or one such JSON-lines
@@ -48,9 +52,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 #: Default groups: name -> glob patterns over the scalar keys.
 DEFAULT_GROUPS = OrderedDict([
     ('losses', ['*loss*']),
-    ('pseudo_precision_recall', ['train/pseudo/precision*', 'train/pseudo/recall*']),
-    ('pseudo_boxes_per_image', ['train/pseudo/*_per_img', 'train/pseudo/*_per_img/*']),
-    ('pseudo_statistics', ['train/pseudo/*_mean']),
+    ('pseudo_precision_recall', ['*pseudo/precision*', '*pseudo/recall*']),
+    ('pseudo_boxes_per_image', ['*pseudo/*_per_img', '*pseudo/*_per_img/*']),
+    ('pseudo_statistics', ['*pseudo/*_mean']),
     ('bbox_mAP', ['*bbox_mAP*']),
 ])
 #: Keys that describe a line rather than being a logged quantity.
@@ -108,13 +112,20 @@ def read_records(files: Sequence[str]) -> List[dict]:
 
 
 def scalar_series(records: Sequence[dict]) -> Dict[str, Series]:
-    """Every numeric key of ``records`` as ``(steps, values)``, in record order.
+    """Every numeric key of ``records`` as ``(iterations, values)``, in record order.
 
-    When a step repeats for a key (a resumed run that re-logged an iteration), the later value replaces
-    the earlier one. Non-finite values are kept (matplotlib leaves a gap)."""
+    Training lines (with ``iter``) are at their ``step``; validation lines at theirs, or at the
+    iteration of the preceding training line when their ``step`` is smaller (an epoch, see the module
+    docstring). When an iteration repeats for a key (a resumed run that re-logged it), the later value
+    replaces the earlier one. Non-finite values are kept (matplotlib leaves a gap)."""
     by_key: Dict[str, 'OrderedDict[float, float]'] = OrderedDict()
+    last_train_step = None
     for record in records:
         step = record['step']
+        if 'iter' in record:
+            last_train_step = step
+        elif last_train_step is not None and step < last_train_step:
+            step = last_train_step
         for key, value in record.items():
             if key in STEP_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
