@@ -128,7 +128,9 @@ def test_real_log_lines(tmp_path):
     assert result['pseudo_statistics']['lines']['pseudo/bg_weight_mean'] == ([1, 4], [0.2255, 0.2494])
     # The validation ran after iteration 4 although the line says step 0 (the epoch).
     assert result['bbox_mAP']['lines']['coco/bbox_mAP'] == ([4], [0.001])
-    assert len(result['bbox_mAP']['lines']) == 6
+    # mAP_m and mAP_l are -1 (COCO: no object of that size): undefined, not drawn.
+    assert list(result['bbox_mAP']['lines']) == ['coco/bbox_mAP', 'coco/bbox_mAP_50',
+                                                 'coco/bbox_mAP_75', 'coco/bbox_mAP_s']
 
 
 def test_keys_option_size_and_main(tmp_path):

@@ -48,6 +48,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 #: Default groups: name -> glob patterns over the scalar keys.
 DEFAULT_GROUPS = OrderedDict([
@@ -59,6 +60,8 @@ DEFAULT_GROUPS = OrderedDict([
 ])
 #: Keys that describe a line rather than being a logged quantity.
 STEP_KEYS = ('step', 'iter', 'epoch')
+#: CocoMetric's value for an mAP that is undefined (no GT box of that size range).
+COCO_UNDEFINED = -1.0
 DPI = 100
 
 Series = Tuple[List[float], List[float]]  # (steps in iterations, values)
@@ -117,7 +120,8 @@ def scalar_series(records: Sequence[dict]) -> Dict[str, Series]:
     Training lines (with ``iter``) are at their ``step``; validation lines at theirs, or at the
     iteration of the preceding training line when their ``step`` is smaller (an epoch, see the module
     docstring). When an iteration repeats for a key (a resumed run that re-logged it), the later value
-    replaces the earlier one. Non-finite values are kept (matplotlib leaves a gap)."""
+    replaces the earlier one. COCO's "undefined" mAP (-1, e.g. no large objects) becomes NaN; non-finite
+    values are kept (matplotlib leaves a gap)."""
     by_key: Dict[str, 'OrderedDict[float, float]'] = OrderedDict()
     last_train_step = None
     for record in records:
@@ -129,6 +133,8 @@ def scalar_series(records: Sequence[dict]) -> Dict[str, Series]:
         for key, value in record.items():
             if key in STEP_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
+            if value == COCO_UNDEFINED and 'mAP' in key:
+                value = math.nan
             by_key.setdefault(key, OrderedDict())[step] = float(value)
     return {key: (list(points.keys()), list(points.values())) for key, points in by_key.items()}
 
@@ -155,12 +161,14 @@ def group_series(runs: Dict[str, Dict[str, Series]],
     """Per group, the plotted lines ``{label: (steps, values)}``; groups without a line are left out.
 
     ``runs`` maps a run label to its :func:`scalar_series`. With one run a label is the key, with
-    several it is ``<run>: <key>``."""
+    several it is ``<run>: <key>``. A key without any finite value is not drawn."""
     out = OrderedDict()
     for name, patterns in groups.items():
         lines = OrderedDict()
         for run, series in runs.items():
             for key in select_keys(list(series), patterns):
+                if not any(math.isfinite(v) for v in series[key][1]):
+                    continue  # nothing to draw (e.g. an mAP that is always undefined)
                 lines[key if len(runs) == 1 else f'{run}: {key}'] = series[key]
         if lines:
             out[name] = lines
@@ -177,6 +185,7 @@ def plot_group(name: str, lines: Dict[str, Series], path: str, size: Tuple[int, 
             ax.plot(steps, values, label=label, marker='o' if len(steps) < 20 else None,
                     markersize=3, linewidth=1.2)
         ax.set_xlabel('iteration')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize='small', loc='best')
