@@ -1,0 +1,437 @@
+"""Launch scripts (tools/dist_*.sh, tools/slurm_*.sh), the fake Slurm commands that test them, and
+ssod.utils.distributed, which makes ``--launcher pytorch|slurm`` work on a machine without CUDA.
+
+The Slurm path is tested without a cluster: tests/tools/fake_slurm (first on PATH) holds an ``srun``
+that starts the tasks locally with the SLURM_* variables set and logs the options it received, and an
+``scontrol`` whose ``show hostnames`` prints localhost. Two real 2-rank gloo trainings (srun and
+torchrun) run 2 iterations of the synthetic SoftTeacher config on 64 px images, without validation.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+from ssod.utils.distributed import (LauncherError, check_torchrun_environment,
+                                    export_slurm_environment, setup_launcher, use_cpu_distributed)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.join(REPO_ROOT, 'tools')
+FAKE_SLURM = osp.join(REPO_ROOT, 'tests', 'tools', 'fake_slurm')
+SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
+                            'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
+TRAIN_ITERS = 2
+# A stand-in for the Python interpreter: records its arguments and the rank variables of each task.
+RECORDER = """#!/bin/sh
+{ printf '%s\\n' "${SLURM_PROCID:-none}" "$PYTHONPATH"; for a in "$@"; do printf '%s\\n' "$a"; done; } \\
+    > "$RECORD_DIR/task_${SLURM_PROCID:-0}.txt"
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def launch_env(tmp_path, **extra):
+    """Environment for a launch script: fake Slurm first on PATH, this interpreter as `python`."""
+    env = dict(os.environ)
+    for name in list(env):
+        if name.startswith(('SLURM_', 'MASTER_', 'GPUS', 'CPUS_PER_TASK', 'SRUN_ARGS')) or name in (
+                'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'NNODES', 'NODE_RANK', 'PORT'):
+            del env[name]
+    env['PATH'] = os.pathsep.join([FAKE_SLURM, osp.dirname(sys.executable), env.get('PATH', '')])
+    env['PYTHON'] = sys.executable
+    env['FAKE_SRUN_LOG'] = str(tmp_path / 'srun_calls.jsonl')
+    env['OMP_NUM_THREADS'] = '1'  # 2 ranks on 2 cores
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def srun_calls(env):
+    with open(env['FAKE_SRUN_LOG']) as f:
+        return [json.loads(line) for line in f]
+
+
+def recorder(tmp_path):
+    """A fake interpreter that writes `task_<SLURM_PROCID>.txt`: rank, PYTHONPATH, arguments."""
+    path = tmp_path / 'fake_python'
+    path.write_text(RECORDER)
+    path.chmod(0o755)
+    (tmp_path / 'records').mkdir()
+    return str(path), str(tmp_path / 'records')
+
+
+def recorded_tasks(record_dir):
+    tasks = {}
+    for path in sorted(glob.glob(osp.join(record_dir, 'task_*.txt'))):
+        with open(path) as f:
+            lines = f.read().splitlines()
+        assert lines[1].split(os.pathsep)[0] == osp.join(TOOLS, '..')  # ssod importable
+        tasks[lines[0]] = lines[2:]
+    return tasks
+
+
+def run(command, env, timeout=120):
+    return subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------------------
+# The fake srun / scontrol
+
+
+def test_fake_srun_starts_every_task_with_the_slurm_variables(tmp_path):
+    env = launch_env(tmp_path, FAKE_SLURM_JOB_ID='4242')
+    script = ('import json, os, sys; json.dump({k: v for k, v in os.environ.items() '
+              "if k.startswith('SLURM_')}, open(sys.argv[1] + '/' + os.environ['SLURM_PROCID'], 'w'))")
+    result = run(['srun', '-p', 'debug', '--job-name=probe', '--ntasks=3', '--ntasks-per-node=2',
+                  '--cpus-per-task', '4', '--gres=gpu:2', '--kill-on-bad-exit=1', '--quotatype=auto',
+                  '--exclusive', sys.executable, '-c', script, str(tmp_path)], env)
+    assert result.returncode == 0, result.stderr
+    tasks = [json.load(open(tmp_path / str(rank))) for rank in range(3)]
+    assert [t['SLURM_PROCID'] for t in tasks] == ['0', '1', '2']
+    assert [t['SLURM_LOCALID'] for t in tasks] == ['0', '1', '0']  # 2 tasks per node
+    assert [t['SLURM_NODEID'] for t in tasks] == ['0', '0', '1']
+    for t in tasks:
+        assert t['SLURM_NTASKS'] == '3' and t['SLURM_NNODES'] == '2'
+        assert t['SLURM_NODELIST'] == 'localhost' and t['SLURM_JOB_ID'] == '4242'
+        assert t['SLURM_JOB_NAME'] == 'probe' and t['SLURM_JOB_PARTITION'] == 'debug'
+        assert t['SLURM_CPUS_PER_TASK'] == '4'
+    (call, ) = srun_calls(env)
+    assert call['options'] == {'partition': 'debug', 'job-name': 'probe', 'ntasks': '3',
+                               'ntasks-per-node': '2', 'cpus-per-task': '4', 'gres': 'gpu:2',
+                               'kill-on-bad-exit': '1'}
+    assert call['extra'] == ['--quotatype=auto', '--exclusive']
+    assert call['command'][:2] == [sys.executable, '-c']
+
+
+def test_fake_srun_returns_the_worst_exit_status(tmp_path):
+    env = launch_env(tmp_path)
+    exit_with_rank = 'import os, sys; sys.exit(int(os.environ["SLURM_PROCID"]))'
+    result = run(['srun', '--ntasks=3', sys.executable, '-c', exit_with_rank], env)
+    assert result.returncode == 2
+
+
+def test_fake_srun_kill_on_bad_exit_stops_the_other_tasks(tmp_path):
+    env = launch_env(tmp_path)
+    rank1_fails = ('import os, sys, time\n'
+                   'if os.environ["SLURM_PROCID"] == "1": sys.exit(3)\n'
+                   'time.sleep(60)')
+    start = time.monotonic()
+    result = run(['srun', '--ntasks=2', '--kill-on-bad-exit=1', sys.executable, '-c', rank1_fails],
+                 env)
+    assert time.monotonic() - start < 30  # not the 60 s the healthy task would sleep
+    assert result.returncode == 128 + 15  # the worst: the sleeping task, terminated (SIGTERM)
+    assert 'task 1 exited with 3' in result.stderr
+
+
+def test_fake_srun_rejects_a_call_without_command(tmp_path):
+    result = run(['srun', '--ntasks=2'], launch_env(tmp_path))
+    assert result.returncode == 2 and 'no command' in result.stderr
+    result = run(['srun', '--ntasks=zero', 'true'], launch_env(tmp_path))
+    assert result.returncode == 2 and '--ntasks must be an integer' in result.stderr
+
+
+def test_fake_scontrol_prints_localhost_per_node(tmp_path):
+    env = launch_env(tmp_path)
+    result = run(['scontrol', 'show', 'hostnames', 'localhost'], env)
+    assert result.returncode == 0 and result.stdout.split() == ['localhost']
+    assert run(['scontrol', 'show', 'hostnames', 'a,b'], env).stdout.split() == ['localhost'] * 2
+    assert run(['scontrol', 'show', 'jobs'], env).returncode == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# What the scripts pass on (a recording stand-in for python: no training)
+
+
+@pytest.mark.parametrize('script, tool, fourth', [('slurm_train.sh', 'train.py', 'work_dirs/x'),
+                                                 ('slurm_test.sh', 'test.py', 'model.pth')])
+def test_slurm_scripts_pass_options_to_srun_and_arguments_to_the_tool(tmp_path, script, tool, fourth):
+    fake_python, record_dir = recorder(tmp_path)
+    env = launch_env(tmp_path, PYTHON=fake_python, RECORD_DIR=record_dir, GPUS=4, GPUS_PER_NODE=2,
+                     CPUS_PER_TASK=3, SRUN_ARGS='--quotatype=auto  --time=1:00:00')
+    result = run(['bash', osp.join(TOOLS, script), 'gpu_part', 'my job', 'cfg.py', fourth,
+                  '--cfg-options', 'fold=3', 'a=with space'], env)
+    assert result.returncode == 0, result.stderr
+    (call, ) = srun_calls(env)
+    assert call['options'] == {'partition': 'gpu_part', 'job-name': 'my job', 'gres': 'gpu:2',
+                               'ntasks': '4', 'ntasks-per-node': '2', 'cpus-per-task': '3',
+                               'kill-on-bad-exit': '1'}
+    assert call['extra'] == ['--quotatype=auto', '--time=1:00:00']
+    tasks = recorded_tasks(record_dir)
+    assert sorted(tasks) == ['0', '1', '2', '3']
+    tool_args = [osp.join(TOOLS, tool), 'cfg.py']
+    tool_args += ['--work-dir', fourth] if tool == 'train.py' else [fourth]
+    tool_args += ['--launcher', 'slurm', '--cfg-options', 'fold=3', 'a=with space']
+    for args in tasks.values():
+        assert args == ['-u'] + tool_args
+
+
+def test_slurm_script_defaults_are_eight_gpus_per_node_and_five_cpus(tmp_path):
+    fake_python, record_dir = recorder(tmp_path)
+    env = launch_env(tmp_path, PYTHON=fake_python, RECORD_DIR=record_dir)
+    result = run(['bash', osp.join(TOOLS, 'slurm_train.sh'), 'p', 'j', 'cfg.py', 'wd'], env)
+    assert result.returncode == 0, result.stderr
+    (call, ) = srun_calls(env)
+    assert call['options'] == {'partition': 'p', 'job-name': 'j', 'gres': 'gpu:8', 'ntasks': '8',
+                               'ntasks-per-node': '8', 'cpus-per-task': '5', 'kill-on-bad-exit': '1'}
+    assert call['extra'] == []
+    assert len(recorded_tasks(record_dir)) == 8
+
+
+@pytest.mark.parametrize('script, tool, args', [
+    ('dist_train.sh', 'train.py', ['cfg.py', '3']),
+    ('dist_test.sh', 'test.py', ['cfg.py', 'model.pth', '3']),
+])
+def test_dist_scripts_call_torchrun_with_the_node_layout(tmp_path, script, tool, args):
+    fake_python, record_dir = recorder(tmp_path)
+    env = launch_env(tmp_path, PYTHON=fake_python, RECORD_DIR=record_dir, NNODES=2, NODE_RANK=1,
+                     PORT=29612, MASTER_ADDR='10.0.0.7')
+    result = run(['bash', osp.join(TOOLS, script), *args, '--cfg-options', 'a=with space'], env)
+    assert result.returncode == 0, result.stderr
+    (recorded, ) = recorded_tasks(record_dir).values()
+    assert recorded == [
+        '-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1', '--master_addr=10.0.0.7',
+        '--master_port=29612', '--nproc_per_node=3', osp.join(TOOLS, tool), *args[:-1],
+        '--launcher', 'pytorch', '--cfg-options', 'a=with space']
+
+
+def test_dist_script_defaults(tmp_path):
+    fake_python, record_dir = recorder(tmp_path)
+    env = launch_env(tmp_path, PYTHON=fake_python, RECORD_DIR=record_dir)
+    result = run(['bash', osp.join(TOOLS, 'dist_train.sh'), 'cfg.py', '2'], env)
+    assert result.returncode == 0, result.stderr
+    (recorded, ) = recorded_tasks(record_dir).values()
+    assert recorded[2:7] == ['--nnodes=1', '--node_rank=0', '--master_addr=127.0.0.1',
+                             '--master_port=29500', '--nproc_per_node=2']
+
+
+@pytest.mark.parametrize('script, args, env_extra, message', [
+    ('dist_train.sh', ['cfg.py'], {}, 'usage: bash'),
+    ('dist_train.sh', ['cfg.py', 'two'], {}, "GPUS must be a positive integer, got 'two'"),
+    ('dist_test.sh', ['cfg.py', '2'], {}, 'CONFIG CHECKPOINT GPUS'),
+    ('dist_test.sh', ['cfg.py', 'm.pth', '0'], {}, "GPUS must be a positive integer, got '0'"),
+    ('slurm_train.sh', ['p', 'j', 'cfg.py'], {}, 'PARTITION JOB_NAME CONFIG WORK_DIR'),
+    ('slurm_train.sh', ['p', 'j', 'cfg.py', 'wd'], {'GPUS': 'x'}, "GPUS must be a positive integer"),
+    ('slurm_test.sh', ['p', 'j', 'cfg.py'], {}, 'PARTITION JOB_NAME CONFIG CHECKPOINT'),
+    ('slurm_test.sh', ['p', 'j', 'c', 'm'], {'CPUS_PER_TASK': '-1'}, 'CPUS_PER_TASK must be a positive'),
+])
+def test_scripts_reject_bad_arguments_with_usage(tmp_path, script, args, env_extra, message):
+    env = launch_env(tmp_path, **env_extra)
+    result = run(['bash', osp.join(TOOLS, script), *args], env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not osp.exists(env['FAKE_SRUN_LOG'])  # nothing was launched
+
+
+# ------------------------------------------------------------------------------------------------
+# ssod.utils.distributed
+
+
+def slurm_task(rank=1, ntasks=2, **extra):
+    env = {'SLURM_PROCID': str(rank), 'SLURM_NTASKS': str(ntasks), 'SLURM_LOCALID': str(rank),
+           'SLURM_NODELIST': 'localhost', 'PATH': FAKE_SLURM + os.pathsep + os.environ['PATH']}
+    env.update(extra)
+    return env
+
+
+def minimal_cfg(**kwargs):
+    return Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl')), **kwargs))
+
+
+def test_slurm_variables_become_torch_distributed_ones(monkeypatch):
+    environ = slurm_task(rank=3, ntasks=4, SLURM_LOCALID='1')
+    monkeypatch.setenv('PATH', environ['PATH'])  # the fake scontrol answers the master host
+    exported = export_slurm_environment(environ)
+    assert exported == {'RANK': '3', 'WORLD_SIZE': '4', 'LOCAL_RANK': '1',
+                        'MASTER_ADDR': 'localhost', 'MASTER_PORT': '29500'}
+    # An existing MASTER_ADDR / MASTER_PORT is kept; dist_cfg.port wins over MASTER_PORT.
+    environ = slurm_task(MASTER_ADDR='10.1.2.3', MASTER_PORT='1234')
+    assert export_slurm_environment(environ)['MASTER_PORT'] == '1234'
+    assert environ['MASTER_ADDR'] == '10.1.2.3'
+    assert export_slurm_environment(environ, port=4321)['MASTER_PORT'] == '4321'
+    # No SLURM_LOCALID: rank modulo the GPUs (0 GPUs count as 1 device).
+    environ = slurm_task(rank=1, MASTER_ADDR='h')
+    del environ['SLURM_LOCALID']
+    expected = 1 % max(torch.cuda.device_count(), 1)
+    assert export_slurm_environment(environ)['LOCAL_RANK'] == str(expected)
+
+
+def test_slurm_launch_outside_slurm_says_how_to_start_it():
+    with pytest.raises(LauncherError, match='SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST.*srun'):
+        export_slurm_environment({})
+    with pytest.raises(LauncherError, match="SLURM_NTASKS='two' is not an integer"):
+        export_slurm_environment(slurm_task(SLURM_NTASKS='two'))
+    with pytest.raises(LauncherError, match='SLURM_PROCID=2 is outside 0 .. SLURM_NTASKS-1 = 1'):
+        export_slurm_environment(slurm_task(rank=2, ntasks=2))
+
+
+def test_slurm_launch_without_scontrol_names_it(monkeypatch, tmp_path):
+    monkeypatch.setenv('PATH', str(tmp_path))  # neither the real nor the fake scontrol
+    with pytest.raises(LauncherError, match='needs `scontrol`.*or set MASTER_ADDR'):
+        export_slurm_environment(slurm_task())
+    failing = tmp_path / 'scontrol'
+    failing.write_text('#!/bin/sh\necho "invalid node list" >&2\nexit 1\n')
+    failing.chmod(0o755)
+    with pytest.raises(LauncherError, match='exit status 1.*invalid node list.*MASTER_ADDR'):
+        export_slurm_environment(slurm_task())
+
+
+def test_pytorch_launch_outside_torchrun_says_how_to_start_it():
+    with pytest.raises(LauncherError, match='RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT.*'
+                       'dist_train.sh'):
+        check_torchrun_environment({})
+    with pytest.raises(LauncherError, match='torchrun variables MASTER_PORT,'):
+        check_torchrun_environment(dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='h'))
+
+
+def test_train_tool_reports_a_bad_launch_before_building_anything(synthetic_data, monkeypatch):
+    sys.path.insert(0, TOOLS)
+    try:
+        import train
+    finally:
+        sys.path.remove(TOOLS)
+    for name in list(os.environ):
+        if name.startswith('SLURM_') or name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+            monkeypatch.delenv(name)
+    with pytest.raises(SystemExit, match='error: --launcher slurm needs the Slurm task variables'):
+        train.main([SYNTHETIC_CONFIG, '--launcher', 'slurm', *training_options(synthetic_data)])
+    with pytest.raises(SystemExit, match='error: --launcher pytorch needs the torchrun variables'):
+        train.main([SYNTHETIC_CONFIG, '--launcher', 'pytorch', *training_options(synthetic_data)])
+    assert not torch_dist.is_initialized()
+
+
+def test_cpu_config_uses_gloo_and_a_ddp_wrapper_without_device_ids():
+    cfg = minimal_cfg(find_unused_parameters=True)
+    use_cpu_distributed(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                                         find_unused_parameters=True, device_ids=None)
+    # A config's own DDP wrapper keeps its settings and only loses the device ids.
+    cfg = minimal_cfg(model_wrapper_cfg=dict(type='MMDistributedDataParallel', detect_anomalous_params=True))
+    use_cpu_distributed(cfg)
+    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', detect_anomalous_params=True,
+                                         device_ids=None)
+    # A backend that works on CPU (gloo, mpi) is kept; a non-DDP wrapper is left alone.
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='mpi')),
+                      model_wrapper_cfg=dict(type='MMFullyShardedDataParallel')))
+    use_cpu_distributed(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'mpi'
+    assert cfg.model_wrapper_cfg == dict(type='MMFullyShardedDataParallel')
+
+
+def test_gpu_machine_config_is_left_to_mmengine(monkeypatch):
+    environ = slurm_task(rank=0, ntasks=2)
+    monkeypatch.setenv('PATH', environ['PATH'])
+    cfg = minimal_cfg()
+    setup_launcher(cfg, 'slurm', environ=environ, cuda_available=True)
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl' and 'model_wrapper_cfg' not in cfg
+    assert not torch_dist.is_initialized()
+    assert (environ['RANK'], environ['WORLD_SIZE'], environ['MASTER_ADDR']) == ('0', '2', 'localhost')
+    # launcher none: nothing happens at all, even without any variable.
+    cfg = minimal_cfg()
+    setup_launcher(cfg, 'none', environ={}, cuda_available=False)
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl' and not torch_dist.is_initialized()
+
+
+def test_cpu_slurm_task_initialises_a_gloo_process_group(monkeypatch, capsys):
+    environ = slurm_task(rank=0, ntasks=1, MASTER_PORT=str(free_port()))
+    monkeypatch.setenv('PATH', environ['PATH'])
+    cfg = minimal_cfg()
+    cfg.env_cfg.dist_cfg.timeout = 60
+    assert not torch_dist.is_initialized()
+    try:
+        setup_launcher(cfg, 'slurm', environ=environ, cuda_available=False)
+        assert torch_dist.is_initialized()
+        assert torch_dist.get_backend() == 'gloo'
+        assert (torch_dist.get_rank(), torch_dist.get_world_size()) == (0, 1)
+    finally:
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+    assert 'rank 0 of 1 (slurm) runs on CPU with the gloo backend, master localhost:' in \
+        capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# Real 2-rank trainings on CPU (gloo): srun (fake) and torchrun
+
+
+def training_options(data_root):
+    root = data_root.rstrip('/') + '/'
+    return [
+        '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_root={root}',
+        f'train_dataloader.dataset.datasets.1.data_root={root}',
+        f'train_cfg.max_iters={TRAIN_ITERS}', f'train_dataloader.sampler.max_iters={TRAIN_ITERS}',
+        f'default_hooks.checkpoint.interval={TRAIN_ITERS}',
+        # the config's burn-in (2 of 4 iterations) halved: mean-teacher step and unsup ramp-up
+        'custom_hooks.0.momentum.steps=[1]', 'custom_hooks.1.schedule.begin=1',
+        f'custom_hooks.1.schedule.end={TRAIN_ITERS}',
+        'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+        'test_cfg=None', 'test_dataloader=None', 'test_evaluator=None',
+    ]
+
+
+def assert_two_rank_training(work_dir, output, launcher):
+    assert 'rank 0 of 2' in output and 'rank 1 of 2' in output, output[-3000:]
+    (log, ) = glob.glob(osp.join(work_dir, '*', '*.log'))
+    with open(log) as f:
+        text = f.read()
+    assert f'Distributed launcher: {launcher}' in text and 'Distributed training: True' in text
+    assert 'GPU number: 2' in text  # mmengine's name for the world size
+    for it in range(1, TRAIN_ITERS + 1):
+        assert f'Iter(train) [{it}/{TRAIN_ITERS}]' in text
+    checkpoint = torch.load(osp.join(work_dir, f'iter_{TRAIN_ITERS}.pth'), weights_only=True)
+    assert checkpoint['meta']['iter'] == TRAIN_ITERS
+    keys = checkpoint['state_dict'].keys()
+    assert any(k.startswith('teacher.') for k in keys) and any(k.startswith('student.') for k in keys)
+    assert not any(k.startswith('module.') for k in keys)  # saved unwrapped from DDP
+
+
+@pytest.fixture(scope='module')
+def slurm_training(synthetic_data, tmp_path_factory):
+    """One 2-rank training through tools/slurm_train.sh and the fake srun (shared by the tests)."""
+    tmp_path = tmp_path_factory.mktemp('slurm_train')
+    work_dir = str(tmp_path / 'work')
+    env = launch_env(tmp_path, GPUS=2, GPUS_PER_NODE=2, CPUS_PER_TASK=1, MASTER_PORT=free_port(),
+                     SRUN_ARGS='--quotatype=auto')
+    start = time.monotonic()
+    result = run(['bash', osp.join(TOOLS, 'slurm_train.sh'), 'debug', 'job', SYNTHETIC_CONFIG,
+                  work_dir, *training_options(synthetic_data)], env, timeout=300)
+    seconds = time.monotonic() - start
+    return dict(result=result, work_dir=work_dir, env=env, seconds=seconds)
+
+
+def test_two_rank_cpu_training_through_slurm_train_sh(slurm_training):
+    result, work_dir = slurm_training['result'], slurm_training['work_dir']
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert_two_rank_training(work_dir, output, 'slurm')
+    (call, ) = srun_calls(slurm_training['env'])
+    assert call['options'] == {'partition': 'debug', 'job-name': 'job', 'gres': 'gpu:2',
+                               'ntasks': '2', 'ntasks-per-node': '2', 'cpus-per-task': '1',
+                               'kill-on-bad-exit': '1'}
+    assert call['extra'] == ['--quotatype=auto']
+    assert call['command'][:4] == [sys.executable, '-u', osp.join(TOOLS, 'train.py'), SYNTHETIC_CONFIG]
+    assert call['command'][4:8] == ['--work-dir', work_dir, '--launcher', 'slurm']
+    assert 'train_cfg.max_iters=2' in call['command']
+
+
+def test_two_rank_cpu_training_through_dist_train_sh(synthetic_data, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    env = launch_env(tmp_path, PORT=free_port())
+    result = run(['bash', osp.join(TOOLS, 'dist_train.sh'), SYNTHETIC_CONFIG, '2', '--work-dir',
+                  work_dir, *training_options(synthetic_data)], env, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert_two_rank_training(work_dir, output, 'pytorch')
