@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
 from ssod.registry import RUNNERS
 from ssod.utils.config_checks import apply_common_options
+from ssod.utils.distributed import LauncherError, setup_launcher
 
 
 def parse_args(argv=None):
@@ -65,6 +66,10 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
+    try:
+        setup_launcher(cfg, args.launcher)  # rank variables; gloo on machines without CUDA
+    except LauncherError as error:
+        sys.exit(f'error: {error}')
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 
