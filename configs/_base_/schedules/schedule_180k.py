@@ -1,8 +1,9 @@
 # The Soft Teacher partial-label schedule: 180k iterations, SGD lr 0.01 (for 8 GPUs x 5 images),
 # momentum 0.9, weight decay 1e-4; linear warm-up over the first 500 iterations, then x0.1 at 120k
-# and 160k. Validation every 5k iterations.
+# and 160k. Validation every 5k iterations; SemiValLoop evaluates the teacher and the student of a
+# semi-supervised detector (metric keys teacher/... and student/...) and is mmengine's ValLoop otherwise.
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=180000, val_interval=5000)
-val_cfg = dict(type='ValLoop')
+val_cfg = dict(type='SemiValLoop')
 test_cfg = dict(type='TestLoop')
 
 param_scheduler = [
