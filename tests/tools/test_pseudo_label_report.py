@@ -226,8 +226,8 @@ def test_bad_input_is_a_clear_error(synthetic_data, checkpoint, tmp_path, capsys
     options = data_options(synthetic_data)
     with pytest.raises(PseudoLabelInputError, match=r'hidden ground-truth file .*nowhere.json does '
                                                      r'not exist.*--hidden-gt'):
-        pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint, hidden_gt=str(tmp_path / 'nowhere.json'),
-                                   cfg_options=options)
+        pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint,
+                                   hidden_gt=str(tmp_path / 'nowhere.json'), cfg_options=options)
     with open(osp.join(synthetic_data, 'annotations', 'unlabeled-hidden-gt.json')) as f:
         coco = json.load(f)
     shifted = dict(coco, images=[dict(img, id=img['id'] + 1000) for img in coco['images']],

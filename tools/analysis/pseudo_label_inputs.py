@@ -4,10 +4,11 @@
 What it does, for an mmengine config and a checkpoint:
 
 1. **Model.** Builds ``cfg.model``. A semi-supervised model (``SemiBaseDetector`` / ``SoftTeacher``) is
-   used as is; a plain detector config (e.g. the supervised demo) is wrapped in ``SoftTeacher`` (two-stage
-   detectors) or ``SemiBaseDetector`` (others) with the default ``semi_train_cfg`` (override with
-   ``--cfg-options model.semi_train_cfg...`` on a semi config). Plain-detector checkpoints load into
-   teacher and student alike (``SemiBaseDetector._load_from_state_dict``); the **teacher** predicts.
+   used as is; a plain detector config (e.g. the supervised demo) is wrapped in ``SoftTeacher``
+   (two-stage detectors) or ``SemiBaseDetector`` (others) with the default ``semi_train_cfg`` (to
+   set thresholds, use a semi config and ``--cfg-options model.semi_train_cfg...``). Plain-detector
+   checkpoints (e.g. of the supervised demo) load into teacher and student alike
+   (``SemiBaseDetector._load_from_state_dict``); the **teacher** predicts.
 2. **Images.** The unlabeled dataset of the config (the dataset whose ``ann_file`` is
    ``unlabeled.json``; for a config without one, the val dataset's settings with
    ``annotations/unlabeled.json``), or ``--unlabeled-json``, read with the config's *test* pipeline (no
@@ -159,7 +160,8 @@ def build_unlabeled_dataset(dataset_cfg: dict):
     if not osp.isfile(ann_file):
         raise PseudoLabelInputError(
             f'unlabeled annotation file {ann_file} does not exist; prepare the data (e.g. '
-            f'tools/data/prepare_tree_crowns.py or tools/data/make_synthetic.py) or pass --unlabeled-json')
+            f'tools/data/prepare_tree_crowns.py or tools/data/make_synthetic.py) or pass '
+            f'--unlabeled-json')
     try:
         return DATASETS.build(dataset_cfg)
     except (FileNotFoundError, ValueError) as error:  # from ssod.datasets.hidden_gt: says what to do

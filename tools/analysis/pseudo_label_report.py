@@ -1,4 +1,5 @@
-"""Threshold sweep of the teacher's pseudo-labels against hidden ground truth: to choose ``cls_pseudo_thr``.
+"""Threshold sweep of the teacher's pseudo-labels against hidden ground truth, to choose
+``cls_pseudo_thr``.
 
     python tools/analysis/pseudo_label_report.py CONFIG CHECKPOINT [--thresholds 0.3 0.4 ...]
         [--unlabeled-json PATH] [--hidden-gt PATH] [--num-images N] [--format markdown|plain]
@@ -96,7 +97,8 @@ def _ratio(value: Optional[float]) -> str:
 
 def format_table(table_rows: Sequence[dict], fmt: str = 'markdown',
                  marks: Optional[Dict[float, str]] = None) -> str:
-    """The rows as a markdown or plain-text table; ``marks`` annotate thresholds (e.g. 'cls_pseudo_thr')."""
+    """The rows as a markdown or plain-text table; ``marks`` annotate thresholds (e.g. with
+    'cls_pseudo_thr')."""
     marks = marks or {}
     header = ['threshold', 'class', 'pseudo boxes', 'TP', 'FP', 'GT boxes', 'precision', 'recall', '']
     body = [[f"{r['threshold']:g}", r['cls'], str(r['pseudo_boxes']), str(r['true_positives']),

@@ -1,4 +1,5 @@
-"""Draw the teacher's pseudo boxes, coloured by filter stage, over the hidden ground truth of unlabeled images.
+"""Draw the teacher's pseudo boxes, coloured by filter stage, over the hidden ground truth of unlabeled
+images.
 
     python tools/analysis/show_pseudo_labels.py CONFIG CHECKPOINT [--num-images 8] [--out DIR]
         [--min-score 0.3] [--scale S] [--unlabeled-json PATH] [--hidden-gt PATH] [--seed 0]
@@ -68,7 +69,8 @@ def legend_lines(image: ImagePseudoLabels, drawn: np.ndarray, thr: dict) -> list
                                   f'({counts[STAGE_DETECTED]})'),
         (COLOURS[STAGE_INITIAL], f"score > {thr['pseudo_label_initial_score_thr']:g} (initial) "
                                  f'({counts[STAGE_INITIAL]})'),
-        (COLOURS[STAGE_CLS], f"score > {thr['cls_pseudo_thr']:g} (cls_pseudo_thr) ({counts[STAGE_CLS]})"),
+        (COLOURS[STAGE_CLS], f"score > {thr['cls_pseudo_thr']:g} (cls_pseudo_thr) "
+                             f'({counts[STAGE_CLS]})'),
         (COLOURS[STAGE_REG], f"+ uncertainty < {thr['reg_pseudo_thr']:g} (reg) ({counts[STAGE_REG]})"),
     ]
 
