@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import os.path as osp
+import pickle
 import socket
 import subprocess
 import sys
@@ -435,3 +436,68 @@ def test_two_rank_cpu_training_through_dist_train_sh(synthetic_data, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert_two_rank_training(work_dir, output, 'pytorch')
+
+
+# ------------------------------------------------------------------------------------------------
+# Real 2-rank evaluations of that checkpoint (tools/test.py, teacher and student)
+
+needs_test_tool = pytest.mark.skipif(not osp.isfile(osp.join(TOOLS, 'test.py')),
+                                     reason='tools/test.py is not in the tree')
+
+
+def evaluation_options(data_root):
+    root = data_root.rstrip('/') + '/'
+    return ['--model', 'both', '--cfg-options', f'test_dataloader.dataset.data_root={root}',
+            f'test_evaluator.ann_file={root}annotations/val.json', 'test_dataloader.batch_size=2']
+
+
+def assert_two_rank_evaluation(work_dir, out_file, output, launcher, num_images):
+    assert 'rank 0 of 2' in output and 'rank 1 of 2' in output, output[-3000:]
+    (log, ) = glob.glob(osp.join(work_dir, '*', '*.log'))
+    with open(log) as f:
+        text = f.read()
+    assert f'Distributed launcher: {launcher}' in text and 'GPU number: 2' in text
+    for model in ('teacher', 'student'):
+        assert f'{model}/coco/bbox_mAP: ' in text
+        # the detections of every image, gathered from both ranks (4 images each)
+        with open(out_file.replace('.pkl', f'.{model}.pkl'), 'rb') as f:
+            results = pickle.load(f)
+        assert len(results) == num_images
+        assert len({r['img_id'] for r in results}) == num_images
+
+
+def val_image_count(data_root):
+    with open(osp.join(data_root, 'annotations', 'val.json')) as f:
+        return len(json.load(f)['images'])
+
+
+@needs_test_tool
+def test_two_rank_cpu_evaluation_through_slurm_test_sh(slurm_training, synthetic_data, tmp_path):
+    assert slurm_training['result'].returncode == 0, 'the training this test evaluates failed'
+    checkpoint = osp.join(slurm_training['work_dir'], f'iter_{TRAIN_ITERS}.pth')
+    work_dir, out_file = str(tmp_path / 'eval'), str(tmp_path / 'results.pkl')
+    env = launch_env(tmp_path, GPUS=2, GPUS_PER_NODE=2, CPUS_PER_TASK=1, MASTER_PORT=free_port())
+    result = run(['bash', osp.join(TOOLS, 'slurm_test.sh'), 'debug', 'eval', SYNTHETIC_CONFIG,
+                  checkpoint, '--work-dir', work_dir, '--out', out_file,
+                  *evaluation_options(synthetic_data)], env, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert_two_rank_evaluation(work_dir, out_file, output, 'slurm', val_image_count(synthetic_data))
+    (call, ) = srun_calls(env)
+    assert call['options']['ntasks'] == '2' and call['options']['job-name'] == 'eval'
+    assert call['command'][2:7] == [osp.join(TOOLS, 'test.py'), SYNTHETIC_CONFIG, checkpoint,
+                                    '--launcher', 'slurm']
+
+
+@needs_test_tool
+def test_two_rank_cpu_evaluation_through_dist_test_sh(slurm_training, synthetic_data, tmp_path):
+    assert slurm_training['result'].returncode == 0, 'the training this test evaluates failed'
+    checkpoint = osp.join(slurm_training['work_dir'], f'iter_{TRAIN_ITERS}.pth')
+    work_dir, out_file = str(tmp_path / 'eval'), str(tmp_path / 'results.pkl')
+    env = launch_env(tmp_path, PORT=free_port())
+    result = run(['bash', osp.join(TOOLS, 'dist_test.sh'), SYNTHETIC_CONFIG, checkpoint, '2',
+                  '--work-dir', work_dir, '--out', out_file, *evaluation_options(synthetic_data)],
+                 env, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert_two_rank_evaluation(work_dir, out_file, output, 'pytorch', val_image_count(synthetic_data))
