@@ -19,6 +19,10 @@ backend_args = None
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']
 view_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
                   'flip_direction', 'homography_matrix')
+# Hidden ground truth of the unlabeled images (original image frame), packed into the teacher view's
+# metainfo only: the detector measures pseudo-label precision/recall with it, no loss reads it
+# (ssod/datasets/hidden_gt.py). Set hidden_gt_file=None in unlabeled_dataset for data without it.
+hidden_gt_keys = ('hidden_gt_bboxes', 'hidden_gt_labels')
 flip_directions = ['horizontal', 'vertical', 'diagonal']
 scale_factors = (0.75, 0.875, 1.0, 1.125, 1.25)
 random_rescale = dict(
@@ -57,7 +61,7 @@ sup_pipeline = [
 weak_pipeline = [
     random_rescale,
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
-    dict(type='PackDetInputs', meta_keys=view_meta_keys),
+    dict(type='PackDetInputs', meta_keys=view_meta_keys + hidden_gt_keys),
 ]
 strong_pipeline = [
     random_rescale,
@@ -100,10 +104,11 @@ labeled_dataset = dict(
     pipeline=sup_pipeline,
     backend_args=backend_args)
 unlabeled_dataset = dict(
-    type=dataset_type,
+    type='CocoWithHiddenGT',
     data_root=data_root,
     metainfo=metainfo,
     ann_file='annotations/unlabeled.json',
+    hidden_gt_file='annotations/unlabeled-hidden-gt.json',
     data_prefix=dict(img='images/'),
     filter_cfg=dict(filter_empty_gt=False),
     pipeline=unsup_pipeline,

@@ -35,6 +35,10 @@ backend_args = None
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']
 view_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
                   'flip_direction', 'homography_matrix')
+# Hidden ground truth of the unlabeled images (original image frame), packed into the teacher view's
+# metainfo only: the detector measures pseudo-label precision/recall with it, no loss reads it
+# (ssod/datasets/hidden_gt.py). Set hidden_gt_file=None in unlabeled_dataset for data without it.
+hidden_gt_keys = ('hidden_gt_bboxes', 'hidden_gt_labels')
 # Top-down imagery has no up or down: all flips are valid (diagonal = 180 degree rotation).
 flip_directions = ['horizontal', 'vertical', 'diagonal']
 
@@ -75,7 +79,7 @@ sup_pipeline = [
 weak_pipeline = [
     dict(type='RandomResize', scale=(256, 256), ratio_range=(0.75, 1.25), keep_ratio=True),
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
-    dict(type='PackDetInputs', meta_keys=view_meta_keys),
+    dict(type='PackDetInputs', meta_keys=view_meta_keys + hidden_gt_keys),
 ]
 # Strong view: what the student learns the pseudo-labels on.
 strong_pipeline = [
@@ -113,10 +117,11 @@ labeled_dataset = dict(
     pipeline=sup_pipeline,
     backend_args=backend_args)
 unlabeled_dataset = dict(
-    type=dataset_type,
+    type='CocoWithHiddenGT',
     data_root=data_root,
     metainfo=metainfo,
     ann_file='annotations/unlabeled.json',
+    hidden_gt_file='annotations/unlabeled-hidden-gt.json',
     data_prefix=dict(img='images/'),
     filter_cfg=dict(filter_empty_gt=False),
     pipeline=unsup_pipeline,

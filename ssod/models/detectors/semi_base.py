@@ -46,6 +46,7 @@ from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ssod.evaluation.online_pseudo_quality import PseudoLabelQualityLogger, detector_num_classes
 from ssod.registry import MODELS
 from ..pseudo_labels import project_boxes, score_and_size_keep_mask, view_to_view_matrix
 
@@ -119,6 +120,8 @@ class SemiBaseDetector(BaseDetector):
                 param.requires_grad_(False)
         self.teacher.eval()
         self._loss_template: Optional[Dict[str, Optional[int]]] = None
+        # Precision/recall of pseudo boxes against hidden GT (when the batch carries it); logs only.
+        self.pseudo_quality = PseudoLabelQualityLogger(detector_num_classes(self.student))
 
     # ------------------------------------------------------------------ modes and model selection
     def train(self, mode: bool = True) -> 'SemiBaseDetector':
@@ -188,6 +191,7 @@ class SemiBaseDetector(BaseDetector):
         """Unweighted, unprefixed student losses on the teacher's pseudo-labels (hard labels here)."""
         with torch.no_grad():
             pseudo = self.teacher_pseudo_labels(teacher_inputs, teacher_samples)
+            self.pseudo_quality.log(pseudo, teacher_samples, self.semi_train_cfg)
             pseudo = self.pseudo_labels_to_student(pseudo, teacher_samples, student_samples)
         keep = [p.scores > self.semi_train_cfg.cls_pseudo_thr for p in pseudo]
         hard = [p[k] for p, k in zip(pseudo, keep)]

@@ -121,6 +121,7 @@ class SoftTeacher(SemiBaseDetector):
         self._log_counts('initial', candidates)
         _log_mean('score_mean', [c.scores for c in candidates])
         _log_mean('reg_uncertainty_mean', uncertainties)
+        self.pseudo_quality.log(candidates, samples, cfg)  # vs hidden GT, teacher view; logs only
         return feats, candidates
 
     @torch.no_grad()
