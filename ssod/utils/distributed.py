@@ -116,8 +116,11 @@ def check_torchrun_environment(environ: Optional[MutableMapping[str, str]] = Non
 def use_cpu_distributed(cfg: Config) -> None:
     """Config changes for distributed runs without CUDA: gloo instead of NCCL, and a
     DistributedDataParallel wrapper without device ids. Edits ``cfg`` in place."""
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if cfg.get('env_cfg') is None:
+        cfg.env_cfg = dict()
+    if cfg.env_cfg.get('dist_cfg') is None:
+        cfg.env_cfg.dist_cfg = dict()
+    dist_cfg = cfg.env_cfg.dist_cfg
     if dist_cfg.get('backend', 'nccl') in GPU_ONLY_BACKENDS:
         dist_cfg['backend'] = CPU_BACKEND
     wrapper = cfg.get('model_wrapper_cfg')

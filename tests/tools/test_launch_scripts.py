@@ -329,6 +329,10 @@ def test_cpu_config_uses_gloo_and_a_ddp_wrapper_without_device_ids():
     use_cpu_distributed(cfg)
     assert cfg.env_cfg.dist_cfg.backend == 'mpi'
     assert cfg.model_wrapper_cfg == dict(type='MMFullyShardedDataParallel')
+    # No env_cfg at all (mmengine's default backend is NCCL): one is added.
+    cfg = Config(dict(model=dict(type='Anything')))
+    use_cpu_distributed(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo' and cfg.model_wrapper_cfg.device_ids is None
 
 
 def test_gpu_machine_config_is_left_to_mmengine(monkeypatch):
