@@ -164,7 +164,8 @@ def plain_config(semi_cfg: Config, config_path: str) -> Config:
 def _types(node) -> List[str]:
     """The ``type`` of a config dict, or of every dict in a list of them."""
     items = node if isinstance(node, (list, tuple)) else [node]
-    return [item['type'] for item in items if isinstance(item, dict) and isinstance(item.get('type'), str)]
+    return [item['type'] for item in items
+            if isinstance(item, dict) and isinstance(item.get('type'), str)]
 
 
 def components_outside_mmdet(cfg: Config) -> List[str]:
@@ -199,7 +200,8 @@ def check_loads_in_mmdet(cfg: Config, weights: Dict[str, torch.Tensor], config_p
         try:
             detector = MMDET_MODELS.build(copy.deepcopy(cfg.model))
         except KeyError as err:
-            raise ExportError(f'{config_path}: the detector does not build from mmdet alone: {err}') from err
+            raise ExportError(
+                f'{config_path}: the detector does not build from mmdet alone: {err}') from err
     try:
         result = detector.load_state_dict(weights, strict=False)
     except RuntimeError as err:  # tensors of the wrong shape
@@ -300,7 +302,8 @@ def export(config_path: str, checkpoint_path: str, model: str = 'teacher',
     os.makedirs(out_dir, exist_ok=True)
     paths = dict(checkpoint=osp.join(out_dir, f'{name}.pth'), config=osp.join(out_dir, f'{name}.py'))
     if osp.abspath(paths['checkpoint']) == osp.abspath(checkpoint_path):
-        raise ExportError(f'refusing to overwrite the source checkpoint {checkpoint_path}; choose --name')
+        raise ExportError(f'refusing to overwrite the source checkpoint {checkpoint_path}; '
+                          f'choose --name')
     _save_atomically(dict(meta=meta, state_dict=weights), paths['checkpoint'])
     cfg.dump(paths['config'])
     return paths
@@ -309,7 +312,8 @@ def export(config_path: str, checkpoint_path: str, model: str = 'teacher',
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='the semi-supervised config the checkpoint was trained with')
-    parser.add_argument('checkpoint', help='a checkpoint of that config (teacher.* and student.* weights)')
+    parser.add_argument('checkpoint',
+                        help='a checkpoint of that config (teacher.* and student.* weights)')
     parser.add_argument('--model', choices=MODEL_CHOICES, default='teacher',
                         help='which detector to export (default: teacher)')
     parser.add_argument('--out-dir', help='output folder (default: the checkpoint folder)')

@@ -73,8 +73,8 @@ def run_tool(capsys, *argv):
 def row_of(out, percent_label):
     for line in out.splitlines():
         if line.startswith(f'{percent_label} ') or line.startswith(f'| {percent_label} '):
-            return [cell.strip() for cell in line.strip('|').split('  ' if not line.startswith('|') else '|')
-                    if cell.strip()]
+            separator = '|' if line.startswith('|') else '  '
+            return [cell.strip() for cell in line.strip('|').split(separator) if cell.strip()]
     raise AssertionError(f'no row {percent_label!r} in\n{out}')
 
 
@@ -85,7 +85,8 @@ def test_plain_table_has_exact_means_stds_and_counts(runs, capsys):
     assert header == ['percent', 'fold', '1', 'fold', '2', 'fold', '3', 'fold', '4', 'fold', '5',
                       'mean', '±', 'std', 'n']
     # 1 %: 19.9 20.1 19.5 20.3 19.7 -> mean 19.90, sample std sqrt(0.4 / 4) = 0.316
-    assert row_of(out, '1 %') == ['1 %', '19.90', '20.10', '19.50', '20.30', '19.70', '19.90 ± 0.32', '5']
+    assert row_of(out, '1 %') == ['1 %', '19.90', '20.10', '19.50', '20.30', '19.70', '19.90 ± 0.32',
+                                  '5']
     assert row_of(out, '2 %') == ['2 %', '24.90', '-', '-', '-', '-', '24.90 ± -', '1']
     assert row_of(out, '5 %') == ['5 %', '-', '-', '-', '-', '-', '-', '0']
     # 10 %: 33.8 34.2 33.4 -> mean 33.80, sample std sqrt(0.32 / 2) = 0.40
@@ -114,9 +115,9 @@ def test_best_selects_the_highest_evaluation(runs, capsys):
     assert code == 0
     # fold 1: best 25.0 (iteration 1000) instead of the last 19.9; mean 20.92, std 2.30
     values = [25.0, 20.1, 19.5, 20.3, 19.7]
-    assert row_of(out, '1 %') == ['1 %', '25.00', '20.10', '19.50', '20.30', '19.70',
-                                  f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}', '5']
-    assert f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}' == '20.92 ± 2.30'
+    summary = f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
+    assert summary == '20.92 ± 2.30'
+    assert row_of(out, '1 %') == ['1 %', '25.00', '20.10', '19.50', '20.30', '19.70', summary, '5']
     assert 'best value of teacher/coco/bbox_mAP' in out
     assert '2 %' not in out  # explicit --percents are exactly the rows
 
@@ -141,7 +142,8 @@ def test_prefix_choice_and_full_keys(runs, capsys):
 
 
 def test_ambiguous_metric_is_an_error(runs, capsys):
-    code, _, err = run_tool(capsys, '--work-dirs', runs / 'st_{percent}pct' / 'fold{fold}', '--prefer', '')
+    pattern = runs / 'st_{percent}pct' / 'fold{fold}'
+    code, _, err = run_tool(capsys, '--work-dirs', pattern, '--prefer', '')
     assert code == 2
     assert "matches ['student/coco/bbox_mAP', 'teacher/coco/bbox_mAP']" in err
     assert 'pass one of them as --metric' in err
@@ -227,12 +229,11 @@ def test_print_commands_for_missing_runs(runs, capsys):
     assert code == 0
     commands = out.split('commands for the missing runs:\n')[1].strip().splitlines()
     assert len(commands) == 6  # 2 %: folds 2-5, 10 %: folds 3 and 5
-    assert commands[0] == (
-        'python tools/train.py configs/soft_teacher/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_2pct_180k.py'
-        f' --work-dir {runs}/st_2pct/fold2 --cfg-options fold=2')
-    assert commands[-1] == (
-        'python tools/train.py configs/soft_teacher/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_10pct_180k.py'
-        f' --work-dir {runs}/st_10pct/fold5 --cfg-options fold=5')
+    config = 'configs/soft_teacher/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_{}pct_180k.py'
+    assert commands[0] == (f'python tools/train.py {config.format(2)} --work-dir {runs}/st_2pct/fold2 '
+                           '--cfg-options fold=2')
+    assert commands[-1] == (f'python tools/train.py {config.format(10)} '
+                            f'--work-dir {runs}/st_10pct/fold5 --cfg-options fold=5')
 
     code, out, _ = run_tool(capsys, '--work-dirs', pattern, '--print-commands', '--percents', '10',
                             '--config-pattern', 'configs/st_{percent}percent.py',
@@ -258,8 +259,8 @@ def test_fractional_percents_fill_patterns_like_the_split_files(tmp_path, capsys
 
 def test_default_work_dirs_are_those_of_the_coco_configs(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_log(tmp_path / 'work_dirs' / 'soft_teacher_faster_rcnn_r50_caffe_fpn_coco_10pct_180k' / 'fold3',
-              '20260101_000000', [(180000, 0.341)])
+    run = tmp_path / 'work_dirs' / 'soft_teacher_faster_rcnn_r50_caffe_fpn_coco_10pct_180k' / 'fold3'
+    write_log(run, '20260101_000000', [(180000, 0.341)])
     code, out, _ = run_tool(capsys)
     assert code == 0
     assert row_of(out, '10 %') == ['10 %', '-', '-', '34.10', '-', '-', '34.10 ± -', '1']

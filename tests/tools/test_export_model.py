@@ -28,7 +28,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL_PATH = osp.join(REPO_ROOT, 'tools', 'export_model.py')
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
-SUPERVISED_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'faster_rcnn_r18_tiny_tree_crowns_supervised.py')
+SUPERVISED_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
+                             'faster_rcnn_r18_tiny_tree_crowns_supervised.py')
 CLASSES = ('ellipse', 'rectangle', 'triangle')
 SOURCE_ITER = 7  # the iteration the hand-made checkpoint claims
 
@@ -67,10 +68,9 @@ def semi_checkpoint(tmp_path_factory):
     hub.update_scalar('train/loss', 1.25)
     hub.update_info('iter', SOURCE_ITER)
     state = model.state_dict()
-    checkpoint = dict(
-        meta=dict(iter=SOURCE_ITER, epoch=0, seed=0,
-                  dataset_meta=dict(classes=CLASSES, palette=[(220, 20, 60), (0, 128, 255), (255, 170, 0)])),
-        state_dict=state, message_hub=hub.state_dict())
+    dataset_meta = dict(classes=CLASSES, palette=[(220, 20, 60), (0, 128, 255), (255, 170, 0)])
+    checkpoint = dict(meta=dict(iter=SOURCE_ITER, epoch=0, seed=0, dataset_meta=dataset_meta),
+                      state_dict=state, message_hub=hub.state_dict())
     path = str(tmp_path_factory.mktemp('semi') / f'iter_{SOURCE_ITER}.pth')
     torch.save(checkpoint, path)
     return path, state
@@ -131,10 +131,10 @@ def test_exported_teacher_and_student_run_in_plain_mmdet(semi_checkpoint, tmp_pa
     for model in ('teacher', 'student'):
         assert em.main([SYNTHETIC_CONFIG, checkpoint, '--model', model, '--out-dir', str(out_dir)]) == 0
     assert f'wrote the student of {checkpoint}' in capsys.readouterr().out
-    paths = {model: (str(out_dir / f'iter_{SOURCE_ITER}_{model}.py'), str(out_dir / f'iter_{SOURCE_ITER}_{model}.pth'))
+    paths = {model: tuple(str(out_dir / f'iter_{SOURCE_ITER}_{model}{ext}') for ext in ('.py', '.pth'))
              for model in ('teacher', 'student')}
 
-    # Weights: exactly the checkpoint's teacher.* / student.* tensors, prefix removed; teacher != student.
+    # Weights: exactly the checkpoint's teacher.* / student.* tensors without the prefix; they differ.
     exported = {}
     for model, (_, weights) in paths.items():
         saved = torch.load(weights, map_location='cpu', weights_only=True)
@@ -148,7 +148,8 @@ def test_exported_teacher_and_student_run_in_plain_mmdet(semi_checkpoint, tmp_pa
         assert set(saved) == {'meta', 'state_dict'}
         exported[model] = saved['state_dict']
     assert len(exported['teacher']) == len(exported['student']) > 100
-    assert any(not torch.equal(exported['teacher'][k], exported['student'][k]) for k in exported['teacher'])
+    assert any(not torch.equal(exported['teacher'][k], exported['student'][k])
+               for k in exported['teacher'])
 
     # Config: a plain mmdet config of the inner Faster R-CNN.
     cfg = Config.fromfile(paths['teacher'][0])
@@ -214,7 +215,8 @@ def test_checkpoint_without_teacher_or_student_weights(semi_state, tmp_path, cap
     assert "its keys start with ['backbone', 'neck', 'roi_head', 'rpn_head']" in err
     teacher_only = {k: v for k, v in semi_state.items() if k.startswith('teacher.')}
     torch.save(dict(state_dict=teacher_only), path)
-    assert "has no 'student.*' weights" in error_of(capsys, [SYNTHETIC_CONFIG, path, '--model', 'student'])
+    err = error_of(capsys, [SYNTHETIC_CONFIG, path, '--model', 'student'])
+    assert "has no 'student.*' weights" in err
 
 
 def test_bare_and_ddp_state_dicts_are_accepted(semi_state, tmp_path):

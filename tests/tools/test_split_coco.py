@@ -20,7 +20,8 @@ def _load_tool():
 
 sc = _load_tool()
 
-CATEGORIES = [dict(id=1, name='person', supercategory='person'), dict(id=3, name='car', supercategory='car')]
+CATEGORIES = [dict(id=1, name='person', supercategory='person'),
+              dict(id=3, name='car', supercategory='car')]
 
 
 def fake_coco(num_images, first_id=1, shuffle_seed=None):
@@ -30,8 +31,9 @@ def fake_coco(num_images, first_id=1, shuffle_seed=None):
     annotations = []
     for k, image in enumerate(images):
         for j in range(k % 4):
-            annotations.append(dict(id=1000 + len(annotations), image_id=image['id'], category_id=1 + 2 * (j % 2),
-                                    bbox=[10.0 * j, 5.0, 20.0, 30.0 + k], area=20.0 * (30.0 + k), iscrowd=0))
+            annotations.append(dict(id=1000 + len(annotations), image_id=image['id'],
+                                    category_id=1 + 2 * (j % 2), bbox=[10.0 * j, 5.0, 20.0, 30.0 + k],
+                                    area=20.0 * (30.0 + k), iscrowd=0))
     if shuffle_seed is not None:
         import random
         random.Random(shuffle_seed).shuffle(images)
@@ -74,7 +76,7 @@ def test_counts_names_and_disjoint_complete_splits(coco_file, tmp_path):
         assert {r: Path(p).name for r, p in report.paths.items()} == {
             'labeled': f'{name}.json', 'unlabeled': f'{name}-unlabeled.json',
             'hidden_gt': f'{name}-unlabeled-hidden-gt.json'}
-        labeled, unlabeled, hidden = (load(report.paths[r]) for r in ('labeled', 'unlabeled', 'hidden_gt'))
+        labeled, unlabeled, hidden = (load(report.paths[r]) for r in sc.ROLES)
         labeled_ids = [img['id'] for img in labeled['images']]
         unlabeled_ids = [img['id'] for img in unlabeled['images']]
         n_labeled = expected_labeled[int(report.percent)]
@@ -82,7 +84,7 @@ def test_counts_names_and_disjoint_complete_splits(coco_file, tmp_path):
         assert report.realised_percent == pytest.approx(report.percent, abs=1e-12)
         assert not set(labeled_ids) & set(unlabeled_ids)
         assert set(labeled_ids) | set(unlabeled_ids) == all_ids
-        # The labeled file keeps exactly its images' boxes; the unlabeled file none; the hidden GT the rest.
+        # Labeled file: exactly its images' boxes; unlabeled file: none; hidden GT: the rest.
         assert len(labeled['annotations']) == sum(len(boxes_of.get(i, [])) for i in labeled_ids)
         assert unlabeled['annotations'] == []
         assert [img['id'] for img in hidden['images']] == unlabeled_ids
@@ -93,10 +95,12 @@ def test_counts_names_and_disjoint_complete_splits(coco_file, tmp_path):
                 by_image.setdefault(ann['image_id'], []).append(ann['bbox'])
             assert by_image == {i: boxes_of[i] for i in map(lambda img: img['id'], part['images'])
                                 if i in boxes_of}
-            assert sorted(a['id'] for a in part['annotations']) == list(range(1, len(part['annotations']) + 1))
+            ids = sorted(a['id'] for a in part['annotations'])
+            assert ids == list(range(1, len(part['annotations']) + 1))
         for part in (labeled, unlabeled, hidden):
             assert part['categories'] == CATEGORIES
-        assert report.images == dict(labeled=n_labeled, unlabeled=200 - n_labeled, hidden_gt=200 - n_labeled)
+        assert report.images == dict(labeled=n_labeled, unlabeled=200 - n_labeled,
+                                     hidden_gt=200 - n_labeled)
         assert report.annotations == dict(labeled=len(labeled['annotations']), unlabeled=0,
                                           hidden_gt=len(hidden['annotations']))
 
@@ -124,7 +128,8 @@ def test_reproducible_and_fold_dependent(coco_file, tmp_path):
     # The split depends on the set of image ids, not on their order in the file.
     shuffled = write(tmp_path / 'shuffled' / 'instances_train2017.json', fake_coco(200, shuffle_seed=7))
     again = sc.write_splits(str(shuffled), str(tmp_path / 'c'), [10], [1, 2, 3, 4, 5], log=quiet)
-    assert [frozenset(img['id'] for img in load(r.paths['labeled'])['images']) for r in again] == labeled_sets
+    again_sets = [frozenset(img['id'] for img in load(r.paths['labeled'])['images']) for r in again]
+    assert again_sets == labeled_sets
     # The seed is fold + offset: fold 1 with offset 2 is fold 3 with offset 0.
     shifted = sc.write_splits(str(coco_file), str(tmp_path / 'd'), [10], [1], seed_offset=2, log=quiet)
     assert shifted[0].seed == 3
@@ -139,7 +144,8 @@ def test_main_defaults_and_report(coco_file, capsys):
     assert 'instances_train2017.1@10.json' in names and 'instances_train2017.5@1-unlabeled.json' in names
     assert 'instances_train2017.3@2-unlabeled-hidden-gt.json' in names
     out = capsys.readouterr().out
-    assert f'{coco_file}: 200 images, {len(load(coco_file)["annotations"])} annotations, 2 categories' in out
+    num_annotations = len(load(coco_file)['annotations'])
+    assert f'{coco_file}: 200 images, {num_annotations} annotations, 2 categories' in out
     assert '10 % fold 1 (seed 1): 10.000 % of the images labeled' in out
     assert '5 % fold 5 (seed 5): 5.000 % of the images labeled' in out
     labeled = load(out_dir / 'instances_train2017.2@5.json')

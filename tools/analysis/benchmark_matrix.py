@@ -15,7 +15,8 @@ Runs (``--work-dirs``)
     * A *pattern* contains ``{percent}`` and/or ``{fold}``; it is filled in for every cell of the matrix
       (percent written as in the split files: ``10``, ``0.5``), and may contain glob characters as long
       as at most one folder matches. The default is the work dir the COCO configs choose without
-      ``--work-dir``: ``work_dirs/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_{percent}pct_180k/fold{fold}``.
+      ``--work-dir``:
+      ``work_dirs/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_{percent}pct_180k/fold{fold}``.
     * Any other argument is a run folder (shell globs are expanded here too, so they may be quoted). Its
       percent and fold are read from the config that mmengine saved with the run (the top-level values
       ``percent = ...`` and ``fold = ...`` of ``<run>/<timestamp>/vis_data/config.py`` or ``<run>/*.py``,
@@ -25,8 +26,8 @@ Runs (``--work-dirs``)
       plus the percent and fold of every listed run folder.
 
 Metric
-    mmengine's ``LocalVisBackend`` writes ``<run>/<timestamp>/vis_data/scalars.json``, one JSON object per
-    line; a validation line holds the metrics (``coco/bbox_mAP``, or ``teacher/coco/bbox_mAP`` and
+    mmengine's ``LocalVisBackend`` writes ``<run>/<timestamp>/vis_data/scalars.json``, one JSON object
+    per line; a validation line holds the metrics (``coco/bbox_mAP``, or ``teacher/coco/bbox_mAP`` and
     ``student/coco/bbox_mAP`` for teacher + student validation) and ``step`` (iterations). Every
     timestamp folder of a run is read, in time order, so a resumed run continues its first part; where a
     folder has no ``scalars.json``, its ``vis_data/<timestamp>.json`` (LoggerHook's JSON log, the same
@@ -58,8 +59,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 DEFAULT_PERCENTS = (1.0, 2.0, 5.0, 10.0)
 DEFAULT_FOLDS = (1, 2, 3, 4, 5)
-DEFAULT_WORK_DIRS = 'work_dirs/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_{percent}pct_180k/fold{fold}'
-DEFAULT_CONFIG_PATTERN = 'configs/soft_teacher/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_{percent}pct_180k.py'
+COCO_CONFIG_NAME = 'soft_teacher_faster_rcnn_r50_caffe_fpn_coco_{percent}pct_180k'
+DEFAULT_WORK_DIRS = f'work_dirs/{COCO_CONFIG_NAME}/fold{{fold}}'
+DEFAULT_CONFIG_PATTERN = f'configs/soft_teacher/{COCO_CONFIG_NAME}.py'
 DEFAULT_PERCENT_REGEX = r'(\d+(?:\.\d+)?)(?:pct|percent)'
 DEFAULT_FOLD_REGEX = r'fold[_-]?(\d+)'
 MISSING = '-'
@@ -143,7 +145,8 @@ def metric_of_run(run_dir: str, metric: str, prefer: str, select: str) -> Cell:
     if not keys:
         return Cell(work_dir=run_dir, reason=f'no {metric} logged yet')
     if len(keys) > 1:
-        raise BenchmarkError(f'{run_dir}: --metric {metric} matches {keys}; pass one of them as --metric')
+        raise BenchmarkError(f'{run_dir}: --metric {metric} matches {keys}; pass one of them as '
+                             f'--metric')
     key = keys[0]
     points = [(float(r[key]), r.get('step')) for r in records
               if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
@@ -159,7 +162,8 @@ _TOP_LEVEL_NUMBER = r'^{name}\s*=\s*([0-9]+(?:\.[0-9]+)?)\s*$'
 
 
 def saved_configs(run_dir: str) -> List[str]:
-    """Configs mmengine saved with the run: the latest ``vis_data/config.py`` first, then ``<run>/*.py``."""
+    """Configs mmengine saved with the run: the latest ``vis_data/config.py`` first, then
+    ``<run>/*.py``."""
     run = glob.escape(run_dir)
     return (sorted(glob.glob(osp.join(run, '*', 'vis_data', 'config.py')), reverse=True)
             + sorted(glob.glob(osp.join(run, '*.py'))))
@@ -205,9 +209,9 @@ def resolve_pattern(pattern: str, percent: float, fold: int) -> str:
     return matches[0] if matches else path
 
 
-def collect(work_dirs: Sequence[str], percents: Optional[Sequence[float]], folds: Optional[Sequence[int]],
-            metric: str, prefer: str, select: str, percent_regex: str = DEFAULT_PERCENT_REGEX,
-            fold_regex: str = DEFAULT_FOLD_REGEX
+def collect(work_dirs: Sequence[str], percents: Optional[Sequence[float]],
+            folds: Optional[Sequence[int]], metric: str, prefer: str, select: str,
+            percent_regex: str = DEFAULT_PERCENT_REGEX, fold_regex: str = DEFAULT_FOLD_REGEX
             ) -> Tuple[List[float], List[int], Dict[Tuple[float, int], Cell]]:
     """(percents, folds, cells) of the matrix; every cell has a value or a reason."""
     patterns = [w for w in work_dirs if is_pattern(w)]
@@ -281,27 +285,30 @@ def format_table(rows: List[List[str]], fmt: str) -> str:
                                                                   zip(row[1:], widths[1:])]) + ' |'
                   for row in rows[1:]]
         return '\n'.join(lines)
-    return '\n'.join('  '.join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
-                     for row in rows)
+    return '\n'.join(
+        '  '.join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
+        for row in rows)
 
 
 def notes(percents: Sequence[float], folds: Sequence[int], cells: Dict[Tuple[float, int], Cell],
           metric: str, select: str) -> List[str]:
     """What the numbers are, and every missing run with its reason."""
     keys = sorted({c.key for c in cells.values() if c.key})
-    lines = [f'{select} value of {", ".join(keys) if keys else metric}; mean ± std over the folds with a '
-             f'value (sample std, ddof = 1)']
-    steps = {(p, f): cells[(p, f)].step for p in percents for f in folds if cells[(p, f)].value is not None}
+    lines = [f'{select} value of {", ".join(keys) if keys else metric}; mean ± std over the folds '
+             f'with a value (sample std, ddof = 1)']
+    steps = {(p, f): cells[(p, f)].step
+             for p in percents for f in folds if cells[(p, f)].value is not None}
     if len(set(steps.values())) == 1:
         lines.append(f'every value is from iteration {next(iter(steps.values()))}')
     elif steps:
-        lines.append('the values come from different iterations (a run still training or stopped early?):')
+        lines.append('the values come from different iterations (a run still training or stopped '
+                     'early?):')
         lines += [f'  {format_percent(p)} % fold {f}: {step}' for (p, f), step in steps.items()]
     missing = [(p, f, cells[(p, f)]) for p in percents for f in folds if cells[(p, f)].value is None]
     if missing:
         lines.append(f'{len(missing)} missing run(s), shown as {MISSING} and excluded from the mean:')
-        lines += [f'  {format_percent(p)} % fold {f}: {c.reason}' + (f' ({c.work_dir})' if c.work_dir else '')
-                  for p, f, c in missing]
+        lines += [f'  {format_percent(p)} % fold {f}: {c.reason}'
+                  + (f' ({c.work_dir})' if c.work_dir else '') for p, f, c in missing]
     return lines
 
 
@@ -337,7 +344,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='prefix to prefer when several keys match (default: %(default)s)')
     parser.add_argument('--select', choices=('last', 'best'), default='last')
     parser.add_argument('--format', choices=('plain', 'markdown'), default='plain')
-    parser.add_argument('--scale', type=float, default=100.0, help='factor on every value (default: 100)')
+    parser.add_argument('--scale', type=float, default=100.0,
+                        help='factor on every value (default: 100)')
     parser.add_argument('--digits', type=int, default=2, help='decimals shown (default: 2)')
     parser.add_argument('--percent-regex', default=DEFAULT_PERCENT_REGEX)
     parser.add_argument('--fold-regex', default=DEFAULT_FOLD_REGEX)
