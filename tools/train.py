@@ -16,7 +16,9 @@ from mmengine.runner import Runner
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
 from ssod.registry import RUNNERS
-from ssod.utils.config_checks import apply_common_options
+from ssod.utils.config_checks import ConfigError, apply_common_options
+from ssod.utils.data_checks import preflight_check
+from ssod.utils.split_placeholders import resolve_split_placeholders
 from ssod.utils.distributed import LauncherError, setup_launcher
 
 
@@ -53,6 +55,10 @@ def build_config(args) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+        if cfg.get('fold') is not None:  # one folder per split of a partial-label benchmark
+            cfg.work_dir = osp.join(cfg.work_dir, 'fold{fold}')
+    # {fold}/{percent} templates (COCO split files) are filled in after --cfg-options are merged.
+    resolve_split_placeholders(cfg)
     apply_common_options(cfg, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
     if args.resume == 'auto':
         cfg.resume = True
@@ -63,9 +69,19 @@ def build_config(args) -> Config:
     return cfg
 
 
+def preflight_phases(cfg) -> tuple:
+    """The dataloaders a training run reads: train, and val when validation is configured."""
+    return ('train', 'val') if cfg.get('val_cfg') and cfg.get('val_dataloader') else ('train', )
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_config(args)
+    try:
+        cfg = build_config(args)
+        # Mismatched classes or missing data files fail here, before any model or worker is built.
+        preflight_check(cfg, phases=preflight_phases(cfg))
+    except ConfigError as error:
+        sys.exit(f'error: {error}')
     try:
         setup_launcher(cfg, args.launcher)  # rank variables; gloo on machines without CUDA
     except LauncherError as error:
