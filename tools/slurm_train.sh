@@ -30,7 +30,10 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 PYTHON=${PYTHON:-python}
 for name in GPUS GPUS_PER_NODE CPUS_PER_TASK; do
-    [[ ${!name} =~ ^[1-9][0-9]*$ ]] || { echo "error: $name must be a positive integer, got '${!name}'" >&2; usage; }
+    if ! [[ ${!name} =~ ^[1-9][0-9]*$ ]]; then
+        echo "error: $name must be a positive integer, got '${!name}'" >&2
+        usage
+    fi
 done
 read -r -a EXTRA_SRUN_ARGS <<< "${SRUN_ARGS:-}"
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
