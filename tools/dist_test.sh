@@ -9,8 +9,8 @@
 #   NODE_RANK   this machine's index, 0 .. NNODES-1 (default 0)
 #   MASTER_ADDR address of machine 0 (default 127.0.0.1)
 #   PORT        a free TCP port on machine 0 (default 29500; change it to run two jobs at once)
-# PYTHON picks the interpreter (default: `python` on PATH). Example, 8 GPUs:
-#   bash tools/dist_test.sh configs/soft_teacher/CONFIG.py work_dirs/x/iter_180000.pth 8
+# PYTHON picks the interpreter (default: `python` on PATH). Example, 8 GPUs, teacher and student:
+#   bash tools/dist_test.sh configs/soft_teacher/CONFIG.py work_dirs/x/iter_180000.pth 8 --model both
 set -euo pipefail
 
 usage() {

@@ -10,7 +10,7 @@
 #   SRUN_ARGS      extra srun options, split on spaces, e.g. "--time=1:00:00 --qos=high"
 #   MASTER_PORT    rendezvous port on the first node (default 29500; set it when two jobs share a node)
 #   PYTHON         interpreter (default: `python` on PATH)
-# Everything after CHECKPOINT goes to tools/test.py unchanged, e.g. --work-dir DIR or --out FILE.
+# Everything after CHECKPOINT goes to tools/test.py unchanged, e.g. --model both --out results.pkl.
 set -euo pipefail
 
 usage() {
