@@ -82,13 +82,17 @@ def subset(coco: dict, image_ids: Iterable[int], keep_annotations: bool = True) 
 
 
 def write_json(path: str, obj) -> None:
-    """Write ``obj`` as JSON atomically (a crash never leaves a half-written annotation file)."""
+    """Write ``obj`` as JSON atomically (a crash never leaves a half-written annotation file).
+
+    ``json.dumps`` + one write, not ``json.dump``: the latter encodes in pure Python (CPython uses its C
+    encoder only for one-shot ``dumps``), about 4x slower on a COCO-sized file; the bytes are the same.
+    """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
     try:
         with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
+            f.write(json.dumps(obj))
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
