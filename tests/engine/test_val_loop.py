@@ -231,3 +231,60 @@ def test_checkpoint_hook_keeps_the_best_of_teacher_or_student(tmp_path):
     best_student = glob.glob(osp.join(str(tmp_path), 'best_student_fake_score_iter_*.pth'))
     assert [osp.basename(p) for p in best_teacher] == ['best_teacher_fake_score_iter_3.pth']
     assert [osp.basename(p) for p in best_student] == ['best_student_fake_score_iter_3.pth']
+
+
+SYNTHETIC_CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+                            'soft_teacher', 'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
+
+
+def test_synthetic_soft_teacher_keeps_the_best_teacher_and_student_checkpoints(synthetic_data, tmp_path,
+                                                                               monkeypatch):
+    """4 real training iterations, validation after 2 and 4 with CocoMetric: keys teacher/coco/... and
+    student/coco/..., one best checkpoint per key at the iteration with the highest mAP."""
+    import json
+
+    import mmengine.config.config as mmengine_config
+    from mmengine.config import Config
+    # yapf formatting of the config dumps dominates a short run on a busy machine; skip it.
+    monkeypatch.setattr(mmengine_config, 'FormatCode', lambda text, **kwargs: (text, False))
+    init_default_scope('ssod')
+    cfg = Config.fromfile(SYNTHETIC_CONFIG)
+    cfg.work_dir = str(tmp_path)
+    cfg.experiment_name = f'semi_val_{uuid.uuid4().hex}'
+    root = synthetic_data.rstrip('/') + '/'
+    for dataset in cfg.train_dataloader.dataset.datasets:
+        dataset.data_root = root
+    cfg.val_dataloader.dataset.data_root = root
+    cfg.val_evaluator.ann_file = root + 'annotations/val.json'
+    cfg.val_cfg = dict(type='SemiValLoop')
+    cfg.train_cfg.val_interval = 2
+    # Keep every detection: a model without any box gets no CocoMetric keys at all.
+    cfg.model.detector.test_cfg.rcnn.score_thr = 0.0
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=100,
+                                        save_best=['teacher/coco/bbox_mAP', 'student/coco/bbox_mAP'],
+                                        rule='greater')
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1, log_metric_by_epoch=False)
+    runner = Runner.from_cfg(cfg)
+    keep = KeepMetrics()
+    runner.register_hook(keep)
+    runner.train()
+
+    assert len(keep.seen) == 2
+    for metrics in keep.seen:
+        for name in ('teacher', 'student'):
+            assert 0.0 <= metrics[f'{name}/coco/bbox_mAP'] <= 1.0
+            assert 0.0 <= metrics[f'{name}/coco/bbox_mAP_50'] <= 1.0
+        assert not any(key.startswith('coco/') for key in metrics)
+    assert runner.model.semi_test_cfg['predict_on'] == 'teacher'
+    for name in ('teacher', 'student'):
+        scores = [metrics[f'{name}/coco/bbox_mAP'] for metrics in keep.seen]
+        best_iter = 2 if scores[0] >= scores[1] else 4  # ties keep the first
+        found = glob.glob(osp.join(str(tmp_path), f'best_{name}_coco_bbox_mAP_iter_*.pth'))
+        assert [osp.basename(p) for p in found] == [f'best_{name}_coco_bbox_mAP_iter_{best_iter}.pth']
+    # Both keys reach the log backends (vis_data/scalars.json is what TensorBoard also receives).
+    scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
+    assert len(scalars) == 1
+    with open(scalars[0]) as f:
+        logged = [json.loads(line) for line in f if 'teacher/coco/bbox_mAP' in line]
+    assert [entry['step'] for entry in logged] == [2, 4]
+    assert all('student/coco/bbox_mAP' in entry for entry in logged)
