@@ -18,8 +18,8 @@ import torch
 from mmdet.apis import inference_detector
 from mmengine.config import Config
 from mmengine.logging import MessageHub
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.runner import Runner, load_checkpoint
 
 import ssod  # noqa: F401
 from ssod.registry import MODELS
@@ -190,6 +190,35 @@ def test_cfg_options_reach_the_exported_config_and_name(semi_checkpoint, tmp_pat
                       {'model.detector.test_cfg.rcnn.max_per_img': 7})
     assert paths == dict(checkpoint=str(tmp_path / 'tiny.pth'), config=str(tmp_path / 'tiny.py'))
     assert Config.fromfile(paths['config']).model.test_cfg.rcnn.max_per_img == 7
+
+
+def test_exported_config_evaluates_with_the_runner_in_mmdet_scope(semi_checkpoint, synthetic_data,
+                                                                   tmp_path):
+    """What mmdet's tools/test.py does with the exported pair: Runner.from_cfg(cfg).test()."""
+    checkpoint, _ = semi_checkpoint
+    root = synthetic_data.rstrip('/') + '/'
+    paths = em.export(SYNTHETIC_CONFIG, checkpoint, 'teacher', str(tmp_path), 'teacher', {
+        'test_dataloader.dataset.data_root': root,
+        'test_evaluator.ann_file': root + 'annotations/val.json'})
+    cfg = Config.fromfile(paths['config'])
+    cfg.work_dir = str(tmp_path / 'test_run')
+    cfg.load_from = paths['checkpoint']
+    cfg.experiment_name = f'export_test_{uuid.uuid4().hex}'
+    previous_scope = DefaultScope.get_current_instance()
+    try:
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+        assert type(runner.model).__module__.startswith('mmdet.models')
+        assert type(runner.model).__name__ == 'FasterRCNN'
+        exported = torch.load(paths['checkpoint'], weights_only=True)['state_dict']
+        loaded = runner.model.state_dict()
+        assert sorted(loaded) == sorted(exported)
+        assert all(torch.equal(loaded[key], exported[key]) for key in exported)
+    finally:  # the Runner made 'mmdet' the current scope; later tests expect the previous one
+        if previous_scope is not None:
+            DefaultScope.get_instance(f'restore_{uuid.uuid4().hex}', scope_name=previous_scope.scope_name)
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    assert set(metrics) >= {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'}
 
 
 # ------------------------------------------------------------------------------------------ bad input
