@@ -15,13 +15,14 @@ no tool to take one of them out, so its inference API cannot use such a checkpoi
   no ``custom_imports`` of ssod, the detector as ``model`` (with its data preprocessor), and the semi
   config's test pipeline, ``test_dataloader``, ``test_evaluator`` and runtime settings, so that
   ``mmdet.apis.init_detector(NAME.py, NAME.pth)``, ``DetInferencer(model=NAME.py, weights=NAME.pth)``
-  and mmdet's ``tools/test.py NAME.py NAME.pth`` work without ssod installed.
+  and mmdet's ``tools/test.py NAME.py NAME.pth`` (a Runner built from the config) work in a process
+  that never imports ssod.
 
 The teacher (default) is the model the Soft Teacher paper evaluates: the EMA of the student, usually the
 better of the two. Defaults: ``DIR`` is the checkpoint's folder, ``NAME`` ``<checkpoint stem>_<model>``.
 
 Before writing, the tool builds the detector from the exported config in mmdet's scope and loads the
-weights with ``strict=True``, so a config that needs ssod components, or weights that do not fit the
+weights, requiring every key and shape to match (what ``strict=True`` checks), so a config that needs ssod components, or weights that do not fit the
 config, is an error here rather than a silent partial load later (``init_detector`` loads non-strictly).
 Bad input (missing files, a checkpoint without ``teacher.``/``student.`` weights, an unsafe pickle,
 classes that disagree with the detector's ``num_classes``) raises :class:`ExportError`; ``main`` prints

@@ -216,7 +216,8 @@ def test_exported_config_evaluates_with_the_runner_in_mmdet_scope(semi_checkpoin
         assert all(torch.equal(loaded[key], exported[key]) for key in exported)
     finally:  # the Runner made 'mmdet' the current scope; later tests expect the previous one
         if previous_scope is not None:
-            DefaultScope.get_instance(f'restore_{uuid.uuid4().hex}', scope_name=previous_scope.scope_name)
+            DefaultScope.get_instance(f'restore_{uuid.uuid4().hex}',
+                                      scope_name=previous_scope.scope_name)
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     assert set(metrics) >= {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'}
 
