@@ -39,6 +39,11 @@ What is measured
     just before its first iteration, i.e. the extra memory the training iterations need (activations,
     gradients, optimizer state, allocator fragmentation), not the model's or the interpreter's
     baseline. It grows a little with --mem-iters (fragmentation); compare equal settings only.
+* activations saved for backward: during each timed iteration, autograd's saved-tensor hooks record
+  every tensor the forward keeps for the backward pass; reported is the size of their distinct
+  storages (parameters excluded), the median over iterations. All of them are alive when the backward
+  starts, so this is the activation part of the peak memory, and unlike the RSS it is exact and
+  independent of the allocator and of other processes (same figure on CPU and GPU).
 * RoI-head forward passes per iteration: forward hooks count calls of ``student.roi_head.bbox_head``
   (and, for information, ``teacher.roi_head.bbox_head``) during the timed iterations.
 
@@ -241,10 +246,49 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def train_iteration(model, optim_wrapper, batch, seed):
+def train_iteration(model, optim_wrapper, batch, seed, saved_meter=None):
     torch.manual_seed(seed)
     model.train()
-    return model.train_step(copy.deepcopy(batch), optim_wrapper)
+    batch = copy.deepcopy(batch)
+    if saved_meter is None:
+        return model.train_step(batch, optim_wrapper)
+    with saved_meter:
+        return model.train_step(batch, optim_wrapper)
+
+
+class SavedActivationMeter:
+    """Bytes of the distinct tensor storages that autograd saves for backward inside ``with``.
+
+    The model's parameters (saved by every conv/linear) are not counted. A saved storage stays alive
+    until the backward pass frees the graph, so its address cannot be reused by another saved
+    storage within one forward: keying by address counts each storage once.
+    """
+
+    def __init__(self, model):
+        self.parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.storages = {}
+        self._hooks = None
+
+    def _pack(self, tensor):
+        storage = tensor.untyped_storage()
+        address = storage.data_ptr()
+        if address not in self.parameter_storages:
+            self.storages[address] = max(self.storages.get(address, 0), storage.nbytes())
+        return tensor
+
+    def __enter__(self):
+        self.storages = {}
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+        return False
+
+    @property
+    def total_bytes(self):
+        return sum(self.storages.values())
 
 
 def current_rss_kib():
@@ -334,7 +378,7 @@ def main(argv=None):
         make_data(root, args)
         batches = build_batches(root, args, args.warmup + args.iters)
 
-    models, optims, counters, notes = {}, {}, {}, {}
+    models, optims, counters, meters, notes = {}, {}, {}, {}, {}
     reference_state = None
     for implementation in implementations:
         models[implementation], unmatched = build_model(implementation, args, reference_state)
@@ -344,10 +388,12 @@ def main(argv=None):
             notes[implementation] = f'weights not shared with mmdet: {unmatched}'
         optims[implementation] = build_optim_wrapper(models[implementation])
         counters[implementation] = RoIHeadCounter(models[implementation])
+        meters[implementation] = SavedActivationMeter(models[implementation])
 
     times = {name: [] for name in implementations}
     student_calls = {name: [] for name in implementations}
     teacher_calls = {name: [] for name in implementations}
+    saved_bytes = {name: [] for name in implementations}
     gpu_peak = {name: 0 for name in implementations}
     for i, batch in enumerate(batches):
         order = implementations if i % 2 == 0 else tuple(reversed(implementations))
@@ -357,13 +403,14 @@ def main(argv=None):
                 torch.cuda.reset_peak_memory_stats()
             synchronize(args.device)
             start = time.perf_counter()
-            train_iteration(models[name], optims[name], batch, args.seed + i)
+            train_iteration(models[name], optims[name], batch, args.seed + i, meters[name])
             synchronize(args.device)
             elapsed = time.perf_counter() - start
             if i >= args.warmup:
                 times[name].append(elapsed)
                 student_calls[name].append(counters[name].counts['student'])
                 teacher_calls[name].append(counters[name].counts['teacher'])
+                saved_bytes[name].append(meters[name].total_bytes)
                 if on_gpu:
                     gpu_peak[name] = max(gpu_peak[name], torch.cuda.max_memory_allocated())
 
@@ -383,6 +430,8 @@ def main(argv=None):
     rows.append(('s / iteration (median)', *[f'{statistics.median(times[n]):.3f}' for n in implementations]))
     rows.append(('s / iteration (mean)', *[f'{statistics.mean(times[n]):.3f}' for n in implementations]))
     rows.append((memory_label, *[fmt_mib(memory[n][0], unit) for n in implementations]))
+    rows.append(('saved for backward (median)',
+                 *[fmt_mib(statistics.median(saved_bytes[n]), 'B') for n in implementations]))
     rows.append(('student bbox_head calls / it',
                  *[f'{statistics.mean(student_calls[n]):.1f}' for n in implementations]))
     rows.append(('teacher bbox_head calls / it',
@@ -395,6 +444,9 @@ def main(argv=None):
     if len(implementations) == 2:
         ratio_t = statistics.median(times['ssod']) / statistics.median(times['mmdet'])
         print(f'\nratio ssod / mmdet: time {ratio_t:.2f}x', end='')
+        saved_ratio = statistics.median(saved_bytes['ssod']) / max(
+            statistics.median(saved_bytes['mmdet']), 1)
+        print(f', saved for backward {saved_ratio:.2f}x', end='')
         m_ssod, m_mmdet = memory['ssod'][0], memory['mmdet'][0]
         if m_ssod is not None and m_mmdet:
             print(f', {memory_label} {m_ssod / m_mmdet:.2f}x')
@@ -407,7 +459,7 @@ def main(argv=None):
             print(f'{name}: memory phase: {memory[name][1]}')
         if name in notes:
             print(f'{name}: {notes[name]}')
-    return dict(times=times, memory=memory, student_calls=student_calls, teacher_calls=teacher_calls)
+    return dict(times=times, memory=memory, saved_bytes=saved_bytes, student_calls=student_calls, teacher_calls=teacher_calls)
 
 
 if __name__ == '__main__':

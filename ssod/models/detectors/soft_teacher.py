@@ -12,6 +12,10 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    the candidate's class; the regression uncertainty is the std of the refined coordinates divided by
    the box w/h, averaged over the 4 coordinates (:func:`~ssod.models.pseudo_labels.box_uncertainty`).
    The candidates themselves are kept (not replaced by the refined mean), as in the reference.
+   The uncertainty is first read in step 5, so that box-head pass is done there, fused with the
+   teacher's scoring of the background RoIs: the teacher's R-CNN runs **twice** per unlabeled batch
+   (detection, then jitter + background in one RoIAlign and one head forward), the references' three
+   times. (:meth:`SoftTeacher.jitter_uncertainty` does the jitter pass alone, for analysis tools.)
 3. Candidates are projected into the student view (``H_student @ inv(H_teacher)``, clipped, degenerate
    ones dropped).
 4. **Student RPN** on candidates with ``score > rpn_pseudo_thr`` (0.9), class-agnostic.
@@ -20,7 +24,7 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    **once** on the sampled RoIs. From that single forward:
 
    * classification: background RoIs are weighted by the teacher's background probability of the same
-     box mapped into the teacher view (teacher box head on the teacher features, one batched pass);
+     box mapped into the teacher view (teacher box head on the teacher features, the pass of step 2);
      positives have weight 1; normalised by the sum of weights (:mod:`ssod.models.soft_cls_loss`);
    * regression: ``BBoxHead.loss`` on the same targets, with the regression weights of positives whose
      assigned pseudo box has uncertainty >= ``reg_pseudo_thr`` (0.02) set to 0. Normalisation is the
@@ -84,19 +88,23 @@ class SoftTeacher(SemiBaseDetector):
                      student_inputs: Tensor, student_samples: SampleList) -> dict:
         """Unweighted, unprefixed losses ``loss_rpn_cls, loss_rpn_bbox, loss_cls, acc, loss_bbox``."""
         with torch.no_grad():
-            teacher_feats, candidates = self.teacher_candidates(teacher_inputs, teacher_samples)
+            teacher_feats, candidates = self.teacher_candidates(teacher_inputs, teacher_samples,
+                                                                with_uncertainty=False)
+            for instances in candidates:  # lets the student-view pseudo boxes find their candidate
+                instances.candidate_index = torch.arange(len(instances), device=instances.scores.device)
             pseudo = self.pseudo_labels_to_student(candidates, teacher_samples, student_samples)
         feats = self.student.extract_feat(student_inputs)
         losses, proposals = self.student_rpn_losses(feats, student_samples, pseudo)
         losses.update(self.student_rcnn_losses(feats, proposals, student_samples, pseudo,
-                                               teacher_feats, teacher_samples))
+                                               teacher_feats, teacher_samples, candidates))
         return losses
 
     @torch.no_grad()
-    def teacher_candidates(self, inputs: Tensor,
-                           samples: SampleList) -> Tuple[Tuple[Tensor], List[InstanceData]]:
+    def teacher_candidates(self, inputs: Tensor, samples: SampleList, with_uncertainty: bool = True
+                           ) -> Tuple[Tuple[Tensor], List[InstanceData]]:
         """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
-        ``bboxes, scores, labels, reg_uncertainty``."""
+        ``bboxes, scores, labels`` and, if ``with_uncertainty``, ``reg_uncertainty`` (training computes
+        it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`)."""
         teacher = self.teacher
         feats = teacher.extract_feat(inputs)
         if samples[0].get('proposals', None) is None:
@@ -111,18 +119,27 @@ class SoftTeacher(SemiBaseDetector):
                                             cfg.pseudo_label_initial_score_thr, cfg.min_pseudo_bbox_wh)
             candidates.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
                                            labels=det.labels[keep]))
-        # Only candidates that can become classification (hence regression) pseudo boxes are jittered.
-        jittered = [c.scores > cfg.cls_pseudo_thr for c in candidates]
-        uncertainties = self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
-                                                samples)
+        self._log_counts('initial', candidates)
+        _log_mean('score_mean', [c.scores for c in candidates])
+        if with_uncertainty:
+            jittered = self.jittered_candidates(candidates)
+            self.set_uncertainty(candidates, jittered,
+                                 self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
+                                                         samples))
+        return feats, candidates
+
+    def jittered_candidates(self, candidates: Sequence[InstanceData]) -> List[Tensor]:
+        """Per image, the mask of the candidates whose regression uncertainty is needed: those that can
+        become classification (hence regression) pseudo boxes, ``score > cls_pseudo_thr``."""
+        return [c.scores > self.semi_train_cfg.cls_pseudo_thr for c in candidates]
+
+    def set_uncertainty(self, candidates: Sequence[InstanceData], jittered: Sequence[Tensor],
+                        uncertainties: Sequence[Tensor]) -> None:
+        """Store ``reg_uncertainty`` on every candidate (``inf`` where not jittered); log its mean."""
         for instances, mask, uncertainty in zip(candidates, jittered, uncertainties):
             instances.reg_uncertainty = instances.scores.new_full(instances.scores.shape, float('inf'))
             instances.reg_uncertainty[mask] = uncertainty
-        self._log_counts('initial', candidates)
-        _log_mean('score_mean', [c.scores for c in candidates])
         _log_mean('reg_uncertainty_mean', uncertainties)
-        self.pseudo_quality.log(candidates, samples, cfg)  # vs hidden GT, teacher view; logs only
-        return feats, candidates
 
     @torch.no_grad()
     def jitter_uncertainty(self, feats: Tuple[Tensor], candidates: Sequence[InstanceData],
@@ -131,22 +148,36 @@ class SoftTeacher(SemiBaseDetector):
 
         One teacher box-head forward on the RoI features of all ``jitter_times x n`` jittered boxes of
         all images; each copy is decoded with the deltas of its candidate's class, clipped to its image.
+        (Training fuses this forward with the background scoring: :meth:`teacher_rcnn_outputs`.)
         """
-        times, scale = int(self.semi_train_cfg.jitter_times), float(self.semi_train_cfg.jitter_scale)
-        jittered = [jitter_boxes(c.bboxes, times, scale) for c in candidates]  # (times, n_i, 4)
-        rois = bbox2roi([j.reshape(-1, 4) for j in jittered])
+        rois, jittered = self._jitter_rois(candidates)
         if rois.shape[0] == 0:
             return [c.bboxes.new_zeros((0,)) for c in candidates]
-        roi_head = self.teacher.roi_head
-        bbox_pred = roi_head._bbox_forward(feats, rois)['bbox_pred']
+        bbox_pred = self.teacher.roi_head._bbox_forward(feats, rois)['bbox_pred']
+        return self._uncertainty_from_deltas(bbox_pred, rois, jittered, candidates, samples)
+
+    def _jitter_rois(self, candidates: Sequence[InstanceData]) -> Tuple[Tensor, List[Tensor]]:
+        """RoIs ``(sum_i times x n_i, 5)`` of the jittered candidates and the per-image jittered boxes
+        ``(times, n_i, 4)``."""
+        times, scale = int(self.semi_train_cfg.jitter_times), float(self.semi_train_cfg.jitter_scale)
+        jittered = [jitter_boxes(c.bboxes, times, scale) for c in candidates]
+        return bbox2roi([j.reshape(-1, 4) for j in jittered]), jittered
+
+    def _uncertainty_from_deltas(self, bbox_pred: Tensor, rois: Tensor, jittered: Sequence[Tensor],
+                                 candidates: Sequence[InstanceData], samples: SampleList) -> List[Tensor]:
+        """Decode each jittered copy with the deltas of its candidate's class, clipped to its image,
+        and reduce to one uncertainty per candidate (:func:`box_uncertainty`)."""
+        times = int(self.semi_train_cfg.jitter_times)
+        bbox_head = self.teacher.roi_head.bbox_head
+        if rois.shape[0] == 0:
+            return [c.bboxes.new_zeros((0,)) for c in candidates]
         labels = torch.cat([c.labels.repeat(times) for c in candidates])
-        deltas = _deltas_of_class(roi_head.bbox_head, bbox_pred, labels)
+        deltas = _deltas_of_class(bbox_head, bbox_pred, labels)
         counts = [j.shape[0] * j.shape[1] for j in jittered]
         uncertainties = []
         for c, j, sample, roi_i, delta_i in zip(candidates, jittered, samples,
                                                 rois.split(counts), deltas.split(counts)):
-            refined = roi_head.bbox_head.bbox_coder.decode(roi_i[:, 1:], delta_i,
-                                                           max_shape=sample.img_shape)
+            refined = bbox_head.bbox_coder.decode(roi_i[:, 1:], delta_i, max_shape=sample.img_shape)
             uncertainties.append(box_uncertainty(refined.reshape(j.shape), c.bboxes))
         return uncertainties
 
@@ -166,16 +197,20 @@ class SoftTeacher(SemiBaseDetector):
 
     def student_rcnn_losses(self, feats: Tuple[Tensor], proposals: Sequence[InstanceData],
                             samples: SampleList, pseudo: Sequence[InstanceData],
-                            teacher_feats: Tuple[Tensor], teacher_samples: SampleList) -> dict:
+                            teacher_feats: Tuple[Tensor], teacher_samples: SampleList,
+                            candidates: Sequence[InstanceData]) -> dict:
         """``loss_cls`` (soft background weights), ``acc`` and ``loss_bbox`` (certain boxes only) from a
-        single sampling and a single box-head forward (see the module docstring, step 5)."""
+        single sampling and a single box-head forward (see the module docstring, step 5).
+
+        ``candidates`` are the teacher-view candidates that ``pseudo`` (student view) came from
+        (``pseudo[i].candidate_index``); their jitter uncertainty is computed here, in the same teacher
+        box-head pass as the background probabilities.
+        """
         cfg = self.semi_train_cfg
         roi_head = self.student.roi_head
         bbox_head = roi_head.bbox_head
         cls_gt = [p[p.scores > cfg.cls_pseudo_thr] for p in pseudo]
-        certain = [g.reg_uncertainty < cfg.reg_pseudo_thr for g in cls_gt]
         self._log_counts('cls', cls_gt)
-        self._log_counts('reg', [g[c] for g, c in zip(cls_gt, certain)])
 
         sampling_results = []
         for i, (props, gt, sample) in enumerate(zip(proposals, cls_gt, samples)):
@@ -191,8 +226,15 @@ class SoftTeacher(SemiBaseDetector):
             sampling_results, self.student.train_cfg.rcnn)
 
         negative = labels == bbox_head.num_classes
-        background_prob = self.teacher_background_prob(teacher_feats, teacher_samples, samples,
-                                                       sampling_results, negative)
+        jittered = self.jittered_candidates(candidates)
+        uncertainties, background_prob = self.teacher_rcnn_outputs(
+            teacher_feats, teacher_samples, samples, sampling_results, negative,
+            [c[m] for c, m in zip(candidates, jittered)])
+        self.set_uncertainty(candidates, jittered, uncertainties)
+        self.pseudo_quality.log(candidates, teacher_samples, cfg)  # vs hidden GT, teacher view
+        certain = [c.reg_uncertainty[g.candidate_index] < cfg.reg_pseudo_thr
+                   for c, g in zip(candidates, cls_gt)]
+        self._log_counts('reg', [g[c] for g, c in zip(cls_gt, certain)])
         weights = background_weights(labels, label_weights, background_prob, bbox_head.num_classes)
         if negative.any():
             log_pseudo_scalar('bg_weight_mean', weights[negative].mean())
@@ -204,24 +246,39 @@ class SoftTeacher(SemiBaseDetector):
                                      reg_weights)['loss_bbox'])
 
     @torch.no_grad()
-    def teacher_background_prob(self, teacher_feats: Tuple[Tensor], teacher_samples: SampleList,
-                                student_samples: SampleList, sampling_results,
-                                negative: Tensor) -> Tensor:
-        """Teacher background probability ``(num_rois,)`` of the sampled student RoIs marked in
-        ``negative``, mapped into the teacher view (``H_teacher @ inv(H_student)``, clipped); one teacher
-        box-head forward. Only background RoIs get a soft weight, so only they are scored; the other
-        entries are 1 and never read."""
+    def teacher_rcnn_outputs(self, teacher_feats: Tuple[Tensor], teacher_samples: SampleList,
+                             student_samples: SampleList, sampling_results, negative: Tensor,
+                             jitter_candidates: Sequence[InstanceData]
+                             ) -> Tuple[List[Tensor], Tensor]:
+        """The teacher's second and last R-CNN box-head pass of an unlabeled batch, on the RoIs of both
+        of its uses at once (one RoIAlign and one head forward instead of two):
+
+        * the jittered copies of ``jitter_candidates`` (teacher view) -> per image, the regression
+          uncertainty ``(n_i,)`` of each of them (:meth:`jitter_uncertainty`);
+        * the sampled student RoIs marked in ``negative``, mapped into the teacher view
+          (``H_teacher @ inv(H_student)``, clipped) -> their teacher background probability. Only
+          background RoIs get a soft weight, so only they are scored; the returned ``(num_rois,)``
+          tensor is 1 elsewhere, never read.
+        """
+        jitter_rois, jittered = self._jitter_rois(jitter_candidates)
         boxes = []
         for res, t_sample, s_sample in zip(sampling_results, teacher_samples, student_samples):
             matrix = view_to_view_matrix(s_sample.homography_matrix, t_sample.homography_matrix)
             projected, _ = project_boxes(res.priors, matrix, t_sample.img_shape, min_wh=(0.0, 0.0))
             boxes.append(projected)
-        rois = bbox2roi(boxes)
-        background_prob = rois.new_ones((rois.shape[0], ))
+        student_rois = bbox2roi(boxes)
+        background_prob = student_rois.new_ones((student_rois.shape[0], ))
+        num_jittered = jitter_rois.shape[0]
+        rois = torch.cat([jitter_rois, student_rois[negative]])
+        if rois.shape[0] == 0:
+            return [c.bboxes.new_zeros((0,)) for c in jitter_candidates], background_prob
+        head_out = self.teacher.roi_head._bbox_forward(teacher_feats, rois)
+        uncertainties = self._uncertainty_from_deltas(head_out['bbox_pred'][:num_jittered],
+                                                      jitter_rois, jittered, jitter_candidates,
+                                                      teacher_samples)
         if negative.any():
-            cls_score = self.teacher.roi_head._bbox_forward(teacher_feats, rois[negative])['cls_score']
-            background_prob[negative] = softmax_background_prob(cls_score)
-        return background_prob
+            background_prob[negative] = softmax_background_prob(head_out['cls_score'][num_jittered:])
+        return uncertainties, background_prob
 
 
 def _deltas_of_class(bbox_head: BBoxHead, bbox_pred: Tensor, labels: Tensor) -> Tensor:

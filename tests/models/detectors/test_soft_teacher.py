@@ -65,35 +65,42 @@ def test_soft_weighted_cls_loss_matches_hand_computation():
 def test_teacher_background_probability_weights_the_negatives_end_to_end():
     model = build_semi('SoftTeacher')
     _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40]], [0.95], [1])] * 2)
-    model.teacher_background_prob = lambda feats, t_samples, s_samples, results, negative: torch.full(
-        (sum(len(r.priors) for r in results),), 0.25)
+    model.teacher_rcnn_outputs = lambda feats, t_samples, s_samples, results, negative, jittered: (
+        [torch.zeros(len(c)) for c in jittered],
+        torch.full((sum(len(r.priors) for r in results),), 0.25))
     losses = model.loss(*multi_batch(num_sup=0))
     assert_finite(losses)
     assert _scalars()['train/pseudo/bg_weight_mean'] == pytest.approx(0.25)
+    assert _scalars()['train/pseudo/reg_uncertainty_mean'] == 0.0
 
 
-def test_teacher_scores_only_the_negative_rois():
-    """Positives keep weight 1, so the teacher's box head sees only the background RoIs."""
+def test_one_teacher_pass_scores_the_jittered_boxes_and_only_the_negative_rois():
+    """Positives keep weight 1, so besides the jittered candidates the teacher's box head sees only the
+    background RoIs; jitter and background share one forward (after the detection pass)."""
     model = build_semi('SoftTeacher')
-    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40]], [0.95], [1])] * 2)
+    # one candidate per image above cls_pseudo_thr (jittered), one below it (not jittered)
+    _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [30, 30, 50, 60]],
+                                                      [0.95, 0.6], [1, 0])] * 2)
     scored, negatives = [], []
-    real_prob = model.teacher_background_prob
+    real_forward = model.teacher.roi_head._bbox_forward
+    model.teacher.roi_head._bbox_forward = lambda f, rois: (scored.append(rois.shape[0]),
+                                                            real_forward(f, rois))[1]
+    real_outputs = model.teacher_rcnn_outputs
 
-    def recording_prob(feats, t_samples, s_samples, results, negative):
+    def recording_outputs(feats, t_samples, s_samples, results, negative, jittered):
         negatives.append(int(negative.sum()))
-        real_forward = model.teacher.roi_head._bbox_forward
-        model.teacher.roi_head._bbox_forward = lambda f, rois: (scored.append(rois.shape[0]),
-                                                                real_forward(f, rois))[1]
-        try:
-            prob = real_prob(feats, t_samples, s_samples, results, negative)
-        finally:
-            model.teacher.roi_head._bbox_forward = real_forward
-        assert torch.all(prob[~negative] == 1) and torch.all((prob[negative] >= 0) & (prob[negative] <= 1))
-        return prob
+        assert [len(c) for c in jittered] == [1, 1]
+        uncertainties, prob = real_outputs(feats, t_samples, s_samples, results, negative, jittered)
+        assert torch.all(prob[~negative] == 1)
+        assert torch.all((prob[negative] >= 0) & (prob[negative] <= 1))
+        assert [u.shape for u in uncertainties] == [(1,), (1,)]
+        return uncertainties, prob
 
-    model.teacher_background_prob = recording_prob
+    model.teacher_rcnn_outputs = recording_outputs
     assert_finite(model.loss(*multi_batch(num_sup=0)))
-    assert negatives and scored == negatives  # one forward, on exactly the negatives
+    # the detection pass is patched out: the one remaining teacher R-CNN forward holds
+    # 10 jittered copies x 2 images plus exactly the negatives
+    assert len(negatives) == 1 and scored == [10 * 2 + negatives[0]]
 
 
 # ---------------------------------------------------------------- jitter uncertainty
