@@ -31,7 +31,7 @@ second pass does not overwrite the first one's files. With a single model the pa
 import contextlib
 import logging
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Sequence, Union
 
 from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log

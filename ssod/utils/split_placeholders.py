@@ -19,14 +19,14 @@ Rules (each violation is a :class:`~ssod.utils.config_checks.ConfigError` naming
 * ``fold`` must be an integer in 1..5 (the 5 seeded splits of the STAC / Soft Teacher protocol);
 * ``percent`` must be a number in (0, 100); an integral value is written without decimals (``10``,
   not ``10.0``), otherwise as given (``0.5``);
-* a string that contains ``{name}`` with any other identifier ``name``, or a placeholder whose value the config
-  does not define, is an error (a typo such as ``{flod}`` must not reach the file system);
+* a string that contains ``{name}`` with any other identifier ``name``, or a placeholder whose value
+  the config does not define, is an error (a typo such as ``{flod}`` must not reach the file system);
 * a config without templates is returned unchanged, so every command works on every config.
 """
 import re
 from typing import Any, Dict, List, Tuple
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 
 from .config_checks import ConfigError
 

@@ -251,6 +251,9 @@ def test_synthetic_soft_teacher_keeps_the_best_teacher_and_student_checkpoints(s
     cfg = Config.fromfile(SYNTHETIC_CONFIG)
     cfg.work_dir = str(tmp_path)
     cfg.experiment_name = f'semi_val_{uuid.uuid4().hex}'
+    # A visualizer of its own: an existing one (same name, from an earlier runner in this process)
+    # would be reused, with its backends writing into that runner's folder.
+    cfg.visualizer.name = f'visualizer_{cfg.experiment_name}'
     root = synthetic_data.rstrip('/') + '/'
     for dataset in cfg.train_dataloader.dataset.datasets:
         dataset.data_root = root

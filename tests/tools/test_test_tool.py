@@ -38,8 +38,8 @@ def data_options(root):
     root = root.rstrip('/') + '/'
     # Every detection is kept (score_thr 0): after 4 iterations the student may score no box above
     # 0.05, and CocoMetric reports no keys at all for a model without detections.
-    return [f'test_dataloader.dataset.data_root={root}', f'test_evaluator.ann_file={root}annotations/val.json',
-            f'val_dataloader.dataset.data_root={root}', f'val_evaluator.ann_file={root}annotations/val.json',
+    return [f'test_dataloader.dataset.data_root={root}',
+            f'test_evaluator.ann_file={root}annotations/val.json',
             'model.detector.test_cfg.rcnn.score_thr=0.0']
 
 
