@@ -27,6 +27,11 @@ Files written during a test run with more than one model: every metric with an `
 (mmdet's ``DumpDetResults``, ``tools/test.py --out``) writes ``<name>.<model><ext>`` and every
 visualization hook with a ``test_out_dir`` (``--show-dir``) writes into ``<dir>/<model>/``, so the
 second pass does not overwrite the first one's files. With a single model the paths are untouched.
+
+Caveat: mmdet's ``CocoMetric`` reports no keys at all for a model without any detection (above
+``test_cfg.rcnn.score_thr``), e.g. a teacher very early in training; the loop logs a warning, and a
+``CheckpointHook(save_best='teacher/...')`` then stops with a ``KeyError`` (as it would for
+``coco/bbox_mAP`` in plain mmdet). Validate after the teacher has learned something.
 """
 import contextlib
 import logging
@@ -137,6 +142,11 @@ class _TeacherStudentPasses:
                       level=logging.INFO)
             with predicting_with(self.runner.model, name), self._outputs_for(name):
                 pass_metrics = self._one_pass()
+            if not pass_metrics:
+                # mmdet's CocoMetric returns nothing when a model has no detection above its score
+                # threshold; a CheckpointHook(save_best='<name>/...') then fails with a KeyError.
+                print_log(f'{type(self).__name__}: the {name} gave no metrics (no detections?)',
+                          logger='current', level=logging.WARNING)
             metrics.update({f'{name}/{key}': value for key, value in pass_metrics.items()})
         self.runner.call_hook(f'after_{self.mode}_epoch', metrics=metrics)
         self.runner.call_hook(f'after_{self.mode}')

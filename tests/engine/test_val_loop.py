@@ -6,6 +6,7 @@ student 0.3) and a metric that averages them, so every metric value is known; th
 synthetic SoftTeacher config for real with the loop and ``save_best``.
 """
 import glob
+import logging
 import os.path as osp
 import uuid
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn as nn
 from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -291,3 +293,32 @@ def test_synthetic_soft_teacher_keeps_the_best_teacher_and_student_checkpoints(s
         logged = [json.loads(line) for line in f if 'teacher/coco/bbox_mAP' in line]
     assert [entry['step'] for entry in logged] == [2, 4]
     assert all('student/coco/bbox_mAP' in entry for entry in logged)
+
+
+class KeepLogMessages(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_a_model_without_metrics_is_reported(tmp_path):
+    """CocoMetric returns {} for a model without detections: the loop says so (and keeps going)."""
+
+    class EmptyForStudent(MeanScore):
+        def compute_metrics(self, results):
+            return {} if results[0] == SCORES['student'] else super().compute_metrics(results)
+
+    runner = runner_for(FakeTeacherStudent(), tmp_path, val_dataloader=loader(),
+                        val_evaluator=Evaluator(EmptyForStudent()), val_cfg=dict(type='SemiValLoop'))
+    keep = KeepLogMessages()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(keep)
+    try:
+        metrics = runner.val()
+    finally:
+        logger.removeHandler(keep)
+    assert metrics == pytest.approx({'teacher/fake/score': 0.8, 'teacher/fake/count': NUM_SAMPLES})
+    assert 'SemiValLoop: the student gave no metrics (no detections?)' in keep.messages
