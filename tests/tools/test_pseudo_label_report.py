@@ -187,6 +187,8 @@ def test_end_to_end_command_line_with_a_checkpoint(synthetic_data, checkpoint, t
     assert code == 0
     printed = capsys.readouterr().out
     assert 'Pseudo-label quality on 5 unlabeled image(s)' in printed
+    assert 'classes ellipse, rectangle, triangle' in printed
+    assert sum(line.startswith('| 0.3 |') for line in printed.splitlines()) == 4  # all + 3 classes
     assert '| threshold | class |' in printed
     with open(out_json) as f:
         result = json.load(f)
@@ -205,6 +207,20 @@ def test_end_to_end_command_line_with_a_checkpoint(synthetic_data, checkpoint, t
         assert rows[(t, 'all')]['true_positives'] == sum(p['true_positives'] for p in parts)
         assert 0 <= rows[(t, 'all')]['true_positives'] <= rows[(t, 'all')]['pseudo_boxes']
     assert rows[(0.05, 'all')]['pseudo_boxes'] >= rows[(0.3, 'all')]['pseudo_boxes']
+
+
+def test_single_class_report_shows_only_the_all_rows():
+    rows = [dict(threshold=0.5, cls=name, pseudo_boxes=4, true_positives=3, false_positives=1,
+                 gt_boxes=6, precision=0.75, recall=0.5) for name in ('all', 'tree')]
+    result = dict(rows=rows, classes=['tree'], num_images=2, unlabeled='u.json', hidden_gt='h.json',
+                  semi_train_cfg=dict(pseudo_label_initial_score_thr=0.5, cls_pseudo_thr=0.9,
+                                      reg_pseudo_thr=0.02),
+                  regression=dict(pseudo_boxes=1, true_positives=1, gt_boxes=6, precision=1.0,
+                                  recall=1 / 6))
+    text = pseudo_label_report.render(result)
+    assert '| 0.5 | all | 4 | 3 | 1 | 6 | 0.750 | 0.500 | pseudo_label_initial_score_thr |' in text
+    assert '| tree |' not in text and 'classes tree' in text
+    assert '1 boxes, 1 TP, precision 1.000, recall 0.167' in text
 
 
 def test_plain_detector_config_and_checkpoint_are_wrapped_in_soft_teacher(tmp_path):

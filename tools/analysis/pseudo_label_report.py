@@ -155,16 +155,21 @@ def report(config: str, checkpoint: str, thresholds: Sequence[float] = DEFAULT_T
 
 
 def render(result: dict, fmt: str = 'markdown') -> str:
+    """The printed report: header, table (class rows only with more than one class), regression line."""
     semi = result['semi_train_cfg']
     marks = {}
     for key in ('pseudo_label_initial_score_thr', 'cls_pseudo_thr'):
         marks[semi[key]] = (marks.get(semi[key], '') + ' ' + key).strip()
     reg = result['regression']
+    shown = result['rows']
+    if len(result['classes']) == 1:  # the class rows would repeat the 'all' rows
+        shown = [r for r in shown if r['cls'] == ALL]
     lines = [
-        f"Pseudo-label quality on {result['num_images']} unlabeled image(s) of {result['unlabeled']}",
+        f"Pseudo-label quality on {result['num_images']} unlabeled image(s) of {result['unlabeled']}, "
+        f"classes {', '.join(result['classes'])}",
         f"(hidden GT {result['hidden_gt']}; match: IoU >= {DEFAULT_IOU_THR}, class-aware, greedy by "
         f'score; pseudo boxes: score > threshold)', '',
-        format_table(result['rows'], fmt, marks), '',
+        format_table(shown, fmt, marks), '',
         f"Regression pseudo boxes (score > {semi['cls_pseudo_thr']}, jitter uncertainty < "
         f"{semi['reg_pseudo_thr']}): {reg['pseudo_boxes']} boxes, {reg['true_positives']} TP, precision "
         f"{_ratio(reg['precision'])}, recall {_ratio(reg['recall'])}"]
