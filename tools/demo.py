@@ -52,6 +52,19 @@ def check_data(cfg: Config) -> None:
                          'python tools/data/prepare_tree_crowns.py --out data/tree_crowns')
 
 
+def map_lines(metrics: dict) -> list:
+    """One line per evaluated model: a plain detector's ``coco/...`` keys, or the ``teacher/coco/...``
+    and ``student/coco/...`` keys of a semi-supervised detector validated by ``SemiValLoop``."""
+    prefixes = [p for p in ('teacher/', 'student/') if f'{p}coco/bbox_mAP' in metrics] or ['']
+    lines = []
+    for prefix in prefixes:
+        label = f'val bbox mAP ({prefix[:-1]})' if prefix else 'val bbox mAP'
+        lines.append(f'{label}: {metrics[prefix + "coco/bbox_mAP"]:.3f}   '
+                     f'mAP@0.5: {metrics[prefix + "coco/bbox_mAP_50"]:.3f}   '
+                     f'mAP@0.75: {metrics[prefix + "coco/bbox_mAP_75"]:.3f}')
+    return lines
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -69,8 +82,8 @@ def main(argv=None):
     print('=' * 72)
     print(f'demo config : {args.config}')
     print(f'iterations  : {cfg.train_cfg.max_iters}  (training + evaluation: {minutes:.1f} min)')
-    print(f'val bbox mAP: {metrics["coco/bbox_mAP"]:.3f}   mAP@0.5: {metrics["coco/bbox_mAP_50"]:.3f}'
-          f'   mAP@0.75: {metrics["coco/bbox_mAP_75"]:.3f}')
+    for line in map_lines(metrics):
+        print(line)
     print(f'work dir    : {args.work_dir}')
     print('=' * 72)
     return metrics

@@ -136,6 +136,13 @@ def missing_data_paths(cfg: Config, phases: Sequence[str] = PHASES) -> List[str]
             path = _join(root, img_dir)
             if not osp.isdir(path):
                 problems.append(f'{key}.data_prefix.img: image folder {path} does not exist')
+        hidden_gt_file = dataset_cfg.get('hidden_gt_file')
+        if hidden_gt_file and _local(hidden_gt_file, dataset_cfg):
+            path = _join(root, hidden_gt_file)
+            if not osp.isfile(path):
+                problems.append(f'{key}.hidden_gt_file: {path} does not exist (it only feeds the '
+                                'pseudo-label precision/recall logs: set hidden_gt_file=None in '
+                                'this dataset to train without them)')
     for phase in phases:
         evaluators = cfg.get(f'{phase}_evaluator')
         if evaluators is None or phase == 'train':

@@ -75,3 +75,14 @@ def test_demo_without_data_says_how_to_make_it(tmp_path):
     with pytest.raises(SystemExit, match='prepare_tree_crowns.py'):
         demo.main([DEMO_CONFIG, '--work-dir', str(tmp_path / 'demo'), '--cfg-options',
                    f'train_dataloader.dataset.data_root={tmp_path}/nowhere/'])
+
+
+def test_map_lines_name_the_teacher_and_the_student():
+    semi = {f'{model}/coco/bbox_mAP{suffix}': value
+            for model, base in (('teacher', 0.25), ('student', 0.125))
+            for suffix, value in (('', base), ('_50', base * 2), ('_75', base / 2))}
+    assert demo.map_lines(semi) == [
+        'val bbox mAP (teacher): 0.250   mAP@0.5: 0.500   mAP@0.75: 0.125',
+        'val bbox mAP (student): 0.125   mAP@0.5: 0.250   mAP@0.75: 0.062']
+    plain = {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.75, 'coco/bbox_mAP_75': 0.25}
+    assert demo.map_lines(plain) == ['val bbox mAP: 0.500   mAP@0.5: 0.750   mAP@0.75: 0.250']

@@ -127,3 +127,18 @@ def test_split_hint_only_for_split_files():
     hint = split_hint('data/coco/annotations/semi_supervised/instances_train2017.3@0.5-unlabeled.json')
     assert hint.endswith('python tools/data/split_coco.py data/coco/annotations/instances_train2017.json '
                          '--percent 0.5 --fold 3')
+
+
+def test_missing_hidden_gt_file_is_named_with_the_way_out(tmp_path):
+    root = make_fake_coco(str(tmp_path / 'coco'))
+    os.remove(osp.join(root, 'annotations', 'instances_train2017.json'))
+    cfg = Config.fromfile(COCO_10PCT)
+    cfg.merge_from_dict(dict(a.split('=', 1) for a in coco_options(root)))
+    from ssod.utils.split_placeholders import resolve_split_placeholders
+    problems = missing_data_paths(resolve_split_placeholders(cfg))
+    assert problems == [f'train_dataloader.dataset.datasets.1.hidden_gt_file: {root}annotations/'
+                        'instances_train2017.json does not exist (it only feeds the pseudo-label '
+                        'precision/recall logs: set hidden_gt_file=None in this dataset to train '
+                        'without them)']
+    cfg.train_dataloader.dataset.datasets[1].hidden_gt_file = None
+    assert missing_data_paths(resolve_split_placeholders(cfg)) == []

@@ -36,6 +36,13 @@ unlabeled_img_dir = 'train2017/'
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']
 view_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
                   'flip_direction', 'homography_matrix')
+# Hidden ground truth of the unlabeled images (ssod/datasets/hidden_gt.py): the partial splits come from
+# the labeled train2017, so their boxes are read from the original file and travel with the teacher
+# (weak) view only, in fields no loss reads; the detector logs the pseudo-labels' precision/recall
+# against them (train/pseudo/precision_*, recall_*). Set hidden_gt_file=None to skip reading the
+# 450 MB file (the metrics are then simply not logged).
+hidden_gt_file = 'annotations/instances_train2017.json'
+hidden_gt_keys = ('hidden_gt_bboxes', 'hidden_gt_labels')
 # (long side, short side) bounds in pixels: the short side is drawn in 400-1200, the long side <= 1333.
 train_scales = [(1333, 400), (1333, 1200)]
 test_scale = (1333, 800)
@@ -73,7 +80,7 @@ sup_pipeline = [
 weak_pipeline = [
     dict(type='RandomResize', scale=train_scales, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs', meta_keys=view_meta_keys),
+    dict(type='PackDetInputs', meta_keys=view_meta_keys + hidden_gt_keys),
 ]
 strong_pipeline = [
     dict(type='RandomResize', scale=train_scales, keep_ratio=True),
@@ -115,7 +122,8 @@ labeled_dataset = dict(
     pipeline=sup_pipeline,
     backend_args=backend_args)
 unlabeled_dataset = dict(
-    type=dataset_type,
+    type='CocoWithHiddenGT',
+    hidden_gt_file=hidden_gt_file,
     data_root=data_root,
     metainfo=metainfo,
     ann_file=unlabeled_ann_file,

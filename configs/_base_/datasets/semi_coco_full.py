@@ -8,8 +8,9 @@ labeled_dataset = _base_.labeled_dataset
 labeled_dataset.update(ann_file='annotations/instances_train2017.json',
                        data_prefix=dict(img='train2017/'))
 unlabeled_dataset = _base_.unlabeled_dataset
+# unlabeled2017 has no boxes anywhere: no hidden ground truth, no pseudo-label precision/recall.
 unlabeled_dataset.update(ann_file='annotations/image_info_unlabeled2017.json',
-                         data_prefix=dict(img='unlabeled2017/'))
+                         data_prefix=dict(img='unlabeled2017/'), hidden_gt_file=None)
 
 batch_size = 8
 train_dataloader = dict(
