@@ -2,14 +2,17 @@
 
 Importing the package
 * makes checkpoints load under ``torch.load(weights_only=True)`` (:mod:`ssod.checkpoint_safety`);
+* formats a config's text with yapf once instead of at every ``Config.pretty_text`` read
+  (:mod:`ssod.config_text_cache`);
 * imports mmdet's component packages, so that lookups from the ``ssod`` scope that fall through to
   mmdet's registries find every mmdet component;
 * registers every ssod component in the ``ssod`` child registries (:mod:`ssod.registry`).
 """
-from . import checkpoint_safety
+from . import checkpoint_safety, config_text_cache
 from .version import __version__
 
 checkpoint_safety.install()
+config_text_cache.install()
 
 import mmdet.datasets  # noqa: E402,F401
 import mmdet.engine  # noqa: E402,F401
@@ -19,4 +22,4 @@ import mmdet.visualization  # noqa: E402,F401
 
 from . import datasets, engine, models, registry, schedules  # noqa: E402,F401
 
-__all__ = ['__version__', 'checkpoint_safety', 'datasets', 'engine', 'models', 'registry', 'schedules']
+__all__ = ['__version__', 'checkpoint_safety', 'config_text_cache', 'datasets', 'engine', 'models', 'registry', 'schedules']
