@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 PYTHON ?= $(if $(SSOD_PYTHON),$(SSOD_PYTHON),$(if $(VIRTUAL_ENV),$(VIRTUAL_ENV)/bin/python,$(CURDIR)/.venv/bin/python))
 PYTEST_ARGS ?=
-DEMO_CONFIG ?= configs/demo/faster_rcnn_r18_tiny_tree_crowns_supervised.py
+DEMO_CONFIG ?= configs/soft_teacher/soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py
 DEMO_WORK_DIR ?= work_dirs/demo
 
 .PHONY: setup test demo data

@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 import ssod  # noqa: F401
 
-DEFAULT_CONFIG = 'configs/demo/faster_rcnn_r18_tiny_tree_crowns_supervised.py'
+DEFAULT_CONFIG = 'configs/soft_teacher/soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'
 
 
 def parse_args(argv=None):
