@@ -341,7 +341,7 @@ def test_demo_config_labeled_fraction_steps_down_after_burn_in(synthetic_data):
     sampler.set_start_iter(burn_in - 1)
     assert count_labeled(next(iter(loader))) == (8, 0)
     sampler.set_start_iter(burn_in)
-    assert count_labeled(next(iter(loader))) == (2, 6)
+    assert count_labeled(next(iter(loader))) == (4, 4)
 
 
 # --------------------------------------------------------------------------------------------------
