@@ -18,7 +18,7 @@ logged once per pass.
 
 For any other model the loops behave exactly like mmengine's ``ValLoop`` / ``TestLoop``.
 
-Differences from mmdet 3.3's ``TeacherStudentValLoop`` (see /work/shared/reference/mmdet3-ssod.md 2.4):
+Differences from mmdet 3.3's ``TeacherStudentValLoop`` (``mmdet/engine/runner/loops.py``):
 ``predict_on`` is restored to its value (mmdet writes back ``None`` when the key was absent, after which
 its detector predicts with the student); validation losses are kept per model, the metrics are
 returned, the evaluated models are configurable, and a test loop exists too.
