@@ -27,10 +27,11 @@ Prediction (``predict``, ``_forward``, ``extract_feat``) uses the model named by
 ``semi_test_cfg['predict_on']`` ('teacher' or 'student'); any other value is an error, at build time and
 whenever it is used (it is never silently replaced by the other model).
 
-Differences from mmdet 3.3's ``SemiBaseDetector`` (``mmdet/models/detectors/semi_base.py``): the
-teacher stays in eval mode through ``model.train()``; empty/absent branches are not an error; the student never sees the unlabeled images' other fields (a fresh data sample is built from the
-metainfo and the pseudo-labels, so e.g. ``hidden_gt_instances`` cannot reach a loss); teacher -> student
-boxes are mapped in one step and clipped once, in the student view.
+Differences from mmdet 3.3's ``SemiBaseDetector`` (``mmdet/models/detectors/semi_base.py``): the teacher
+stays in eval mode through ``model.train()``; empty/absent branches are not an error; the student never
+sees the unlabeled images' other fields (a fresh data sample is built from the metainfo and the pseudo-
+labels, so e.g. ``hidden_gt_instances`` cannot reach a loss); teacher -> student boxes are mapped in one
+step and clipped once, in the student view.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
