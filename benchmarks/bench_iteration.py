@@ -55,7 +55,8 @@ Usage: python benchmarks/bench_iteration.py [--iters 10] [--warmup 2] [--device 
            [--data synthetic|tree_crowns] [--load-from CKPT]
 A representative setting (a trained teacher, the paper's thresholds, real images): `make demo`, then
     python benchmarks/bench_iteration.py --data tree_crowns \
-        --load-from work_dirs/demo/iter_1000.pth --paper-thr
+        --load-from work_dirs/demo/iter_520.pth --paper-thr
+(``--load-from`` takes a plain detector checkpoint or a semi-supervised one, whose teacher is used.)
 Default: about 1-2 minutes on 2 CPU cores. Prints a table, asserts nothing.
 """
 import argparse
@@ -160,6 +161,9 @@ def build_model(implementation, args, state_dict=None):
     if state_dict is None and args.load_from:
         from ssod.checkpoint_safety import load_local_checkpoint
         detector_state = load_local_checkpoint(args.load_from, map_location='cpu')['state_dict']
+        if any(key.startswith('teacher.') for key in detector_state):  # a semi checkpoint: its teacher
+            detector_state = {key[len('teacher.'):]: value for key, value in detector_state.items()
+                              if key.startswith('teacher.')}
         model.student.load_state_dict(detector_state)
         model.teacher.load_state_dict(detector_state)
         unmatched = ''
