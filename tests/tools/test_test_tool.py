@@ -80,7 +80,10 @@ def checkpoint(tmp_path_factory):
 
 def run_tool(checkpoint_path, root, work_dir, *extra):
     argv = [SYNTHETIC_CONFIG, checkpoint_path, '--work-dir', str(work_dir), *extra,
-            '--cfg-options', *data_options(root), f'experiment_name=test_tool_{uuid.uuid4().hex}']
+            '--cfg-options', *data_options(root), f'experiment_name=test_tool_{uuid.uuid4().hex}',
+            # A visualizer of its own: mmengine hands a Runner the existing instance of the same name,
+            # which an earlier test of this process may have created as a plain mmengine Visualizer.
+            f'visualizer.name=test_tool_{uuid.uuid4().hex}']
     return test_tool.main(argv)
 
 
