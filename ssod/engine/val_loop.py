@@ -98,8 +98,23 @@ class _TeacherStudentPasses:
     mode = ''  # 'val' or 'test'
     models: List[str]
 
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 evaluator: Union[Evaluator, Dict, List],
+                 fp16: bool = False,
+                 models: Sequence[str] = MODEL_NAMES) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16=fp16)
+        self.models = check_model_names(models)
+
     def _losses(self) -> dict:
-        raise NotImplementedError
+        """The mmengine loop's per-pass loss buffer (``val_loss`` / ``test_loss``)."""
+        return getattr(self, f'{self.mode}_loss')
+
+    def run(self) -> dict:
+        if not is_teacher_student(self.runner.model):
+            return super().run()
+        return self._run_passes()
 
     def _one_pass(self) -> dict:
         losses = self._losses()
@@ -165,23 +180,6 @@ class SemiValLoop(_TeacherStudentPasses, ValLoop):
 
     mode = 'val'
 
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 evaluator: Union[Evaluator, Dict, List],
-                 fp16: bool = False,
-                 models: Sequence[str] = MODEL_NAMES) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self.models = check_model_names(models)
-
-    def _losses(self) -> dict:
-        return self.val_loss
-
-    def run(self) -> dict:
-        if not is_teacher_student(self.runner.model):
-            return super().run()
-        return self._run_passes()
-
 
 @LOOPS.register_module()
 class SemiTestLoop(_TeacherStudentPasses, TestLoop):
@@ -193,20 +191,3 @@ class SemiTestLoop(_TeacherStudentPasses, TestLoop):
     """
 
     mode = 'test'
-
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 evaluator: Union[Evaluator, Dict, List],
-                 fp16: bool = False,
-                 models: Sequence[str] = MODEL_NAMES) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self.models = check_model_names(models)
-
-    def _losses(self) -> dict:
-        return self.test_loss
-
-    def run(self) -> dict:
-        if not is_teacher_student(self.runner.model):
-            return super().run()
-        return self._run_passes()
