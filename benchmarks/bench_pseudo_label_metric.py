@@ -39,14 +39,10 @@ import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
-DATA_SETS = dict(
-    synthetic=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
-                        'soft_teacher_faster_rcnn_r18_tiny_synthetic.py'),
-               osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_synthetic.py')),
-    tree_crowns=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
-                          'soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'),
-                 osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_tree_crowns.py')))
-THRESHOLD_KEYS = ('pseudo_label_initial_score_thr', 'rpn_pseudo_thr', 'cls_pseudo_thr')
+sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))
+# The data sets, threshold keys and batches are those of the iteration benchmark (the unlabeled
+# samples of the semi data configs carry hidden GT).
+from bench_iteration import DATA_SETS, THRESHOLD_KEYS, build_batches  # noqa: E402
 HIDDEN_KEYS = ('hidden_gt_bboxes', 'hidden_gt_labels')
 
 
@@ -86,30 +82,6 @@ def build_model(args):
     model.init_weights()
     model.teacher.load_state_dict(model.student.state_dict())
     return model.to(args.device)
-
-
-def build_batches(root, args, count):
-    """``count`` collated batches from the semi pipelines; the unlabeled ones carry hidden GT."""
-    from mmengine.config import Config
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from ssod.registry import DATASETS
-    init_default_scope('ssod')
-    cfg = Config.fromfile(DATA_SETS[args.data][1])
-    sources = []
-    for dataset_cfg in (cfg.labeled_dataset, cfg.unlabeled_dataset):
-        dataset_cfg = copy.deepcopy(dataset_cfg)
-        if args.data == 'synthetic':
-            dataset_cfg.data_root = root + '/'
-        sources.append(DATASETS.build(dataset_cfg))
-    labeled, unlabeled = sources
-    n_unlabeled = args.batch - args.labeled
-    batches = []
-    for i in range(count):
-        samples = [labeled[(i * args.labeled + k) % len(labeled)] for k in range(args.labeled)]
-        samples += [unlabeled[(i * n_unlabeled + k) % len(unlabeled)] for k in range(n_unlabeled)]
-        batches.append(pseudo_collate(samples))
-    return batches
 
 
 def teacher_samples(batch):
