@@ -17,15 +17,15 @@
 Distributed: ``tools/dist_test.sh`` / ``tools/slurm_test.sh`` call this with ``--launcher``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
 from ssod.registry import RUNNERS
+from ssod.utils.cli import add_common_arguments, export_local_rank
 from ssod.utils.config_checks import ConfigError
 from ssod.utils.data_checks import preflight_check
 from ssod.utils.distributed import LauncherError, setup_launcher
@@ -44,14 +44,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump the detections to this pickle file (.pkl / .pickle)')
     parser.add_argument('--show-dir', help='write a picture of the detections of every image here')
     parser.add_argument('--work-dir', help='where logs go (default: ./work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. fold=3 test_dataloader.batch_size=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_arguments(parser, cfg_options_example='fold=3 test_dataloader.batch_size=2')
+    return export_local_rank(parser.parse_args(argv))
 
 
 def is_teacher_student_config(cfg: Config) -> bool:

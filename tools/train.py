@@ -7,15 +7,15 @@ Distributed: ``tools/dist_train.sh`` (torchrun) and ``tools/slurm_train.sh`` (sr
 ``--launcher pytorch`` / ``--launcher slurm``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
 from ssod.registry import RUNNERS
+from ssod.utils.cli import add_common_arguments, export_local_rank
 from ssod.utils.config_checks import ConfigError, apply_common_options
 from ssod.utils.data_checks import preflight_check
 from ssod.utils.split_placeholders import resolve_split_placeholders
@@ -34,14 +34,8 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate linearly with the actual total batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_iters=1000 fold=3')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_arguments(parser, cfg_options_example='train_cfg.max_iters=1000 fold=3')
+    return export_local_rank(parser.parse_args(argv))
 
 
 def build_config(args) -> Config:
