@@ -20,7 +20,7 @@ teacher view), ``--labeled`` labeled + the rest unlabeled images per batch.
 Thresholds: a from-scratch teacher scores almost nothing above the paper's 0.5 / 0.9, which would make
 the metric trivially cheap; ``--pseudo-thr`` (default 0.05) replaces pseudo_label_initial_score_thr,
 rpn_pseudo_thr and cls_pseudo_thr, so up to the test_cfg's 100 detections per image become candidates
-at every stage (the metric's worst case). ``--paper-thr`` keeps the config's values.
+at every stage (the metric's worst case). ``--paper-thr`` uses the paper's 0.5 / 0.9 / 0.9.
 
 Usage: python benchmarks/bench_pseudo_label_metric.py [--rounds 10] [--warmup 2] [--batch 8]
            [--labeled 2] [--image-size 256] [--data synthetic|tree_crowns] [--device cpu|cuda]
@@ -42,7 +42,7 @@ sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
 sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))
 # The data sets, threshold keys and batches are those of the iteration benchmark (the unlabeled
 # samples of the semi data configs carry hidden GT).
-from bench_iteration import DATA_SETS, THRESHOLD_KEYS, build_batches  # noqa: E402
+from bench_iteration import DATA_SETS, PAPER_THRESHOLDS, THRESHOLD_KEYS, build_batches  # noqa: E402
 HIDDEN_KEYS = ('hidden_gt_bboxes', 'hidden_gt_labels')
 
 
@@ -74,9 +74,8 @@ def build_model(args):
     from ssod.registry import MODELS
     init_default_scope('ssod')
     cfg = copy.deepcopy(Config.fromfile(DATA_SETS[args.data][0]).model)
-    if not args.paper_thr:
-        for key in THRESHOLD_KEYS:
-            cfg['semi_train_cfg'][key] = args.pseudo_thr
+    for key in THRESHOLD_KEYS:
+        cfg['semi_train_cfg'][key] = PAPER_THRESHOLDS[key] if args.paper_thr else args.pseudo_thr
     torch.manual_seed(args.seed)
     model = MODELS.build(cfg)
     model.init_weights()
