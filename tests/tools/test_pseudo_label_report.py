@@ -146,6 +146,11 @@ def test_report_on_synthetic_data_with_injected_teacher_predictions(synthetic_da
     def build(cfg, ckpt, device='cpu'):
         model = real_build(cfg, ckpt, device)
         model.teacher.predict = injected_teacher(gt, scale)
+        # SoftTeacher's tools take the detections with the features (one backbone pass): the same
+        # injected detections, with the real teacher features for the jitter pass.
+        model.teacher_detections = lambda inputs, samples: (
+            model.teacher.extract_feat(inputs),
+            [r.pred_instances for r in model.teacher.predict(inputs, samples, rescale=False)])
         return model
     monkeypatch.setattr(pseudo_label_inputs, 'build_teacher_model', build)
     options = data_options(synthetic_data)

@@ -38,6 +38,7 @@ frame of the hidden ground truth. Errors in the inputs raise :class:`PseudoLabel
 or field and what to do.
 """
 import copy
+import math
 import os.path as osp
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple
@@ -55,6 +56,7 @@ from ssod.datasets.hidden_gt import HIDDEN_GT_BBOXES, HIDDEN_GT_LABELS
 from ssod.models.detectors.semi_base import SemiBaseDetector
 from ssod.models.pseudo_labels import score_and_size_keep_mask
 from ssod.registry import DATASETS, MODELS
+from ssod.utils.data_checks import leaf_datasets
 
 STAGE_DETECTED, STAGE_INITIAL, STAGE_CLS, STAGE_REG = 0, 1, 2, 3
 NUM_STAGES = 4
@@ -93,13 +95,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 def _datasets_in(dataset_cfg) -> List[ConfigDict]:
     """The leaf dataset configs of a (possibly concatenated / wrapped) dataset config."""
-    if dataset_cfg is None:
-        return []
-    if 'datasets' in dataset_cfg:
-        return [leaf for d in dataset_cfg['datasets'] for leaf in _datasets_in(d)]
-    if 'dataset' in dataset_cfg:
-        return _datasets_in(dataset_cfg['dataset'])
-    return [dataset_cfg]
+    return [leaf for _, leaf in leaf_datasets(dataset_cfg, 'dataset')]
 
 
 def _test_pipeline(cfg: Config) -> list:
@@ -194,11 +190,15 @@ def build_teacher_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> Se
 def teacher_boxes_with_stages(model: SemiBaseDetector, inputs: torch.Tensor, samples) -> list:
     """Per image: teacher detections (view pixels) with ``reg_uncertainty`` and ``stages``."""
     cfg = model.semi_train_cfg
-    detections = model.teacher_pseudo_labels(inputs, samples)
+    if hasattr(model, 'teacher_detections'):  # SoftTeacher: one teacher backbone pass for both uses
+        feats, detections = model.teacher_detections(inputs, samples)
+        detections = [d[score_and_size_keep_mask(d.bboxes, d.scores, -math.inf, cfg.min_pseudo_bbox_wh)]
+                      for d in detections]
+    else:
+        feats, detections = None, model.teacher_pseudo_labels(inputs, samples)
     candidates = [score_and_size_keep_mask(d.bboxes, d.scores, cfg.pseudo_label_initial_score_thr,
                                            cfg.min_pseudo_bbox_wh) for d in detections]
-    if hasattr(model, 'jitter_uncertainty'):
-        feats = model.teacher.extract_feat(inputs)
+    if feats is not None:
         uncertainties = model.jitter_uncertainty(feats, [d[m] for d, m in zip(detections, candidates)],
                                                  samples)
     else:

@@ -105,13 +105,7 @@ class SoftTeacher(SemiBaseDetector):
         """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
         ``bboxes, scores, labels`` and, if ``with_uncertainty``, ``reg_uncertainty`` (training computes
         it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`)."""
-        teacher = self.teacher
-        feats = teacher.extract_feat(inputs)
-        if samples[0].get('proposals', None) is None:
-            proposals = teacher.rpn_head.predict(feats, samples, rescale=False)
-        else:
-            proposals = [s.proposals for s in samples]
-        detections = teacher.roi_head.predict(feats, proposals, samples, rescale=False)
+        feats, detections = self.teacher_detections(inputs, samples)
         cfg = self.semi_train_cfg
         candidates = []
         for det in detections:
@@ -127,6 +121,20 @@ class SoftTeacher(SemiBaseDetector):
                                  self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
                                                          samples))
         return feats, candidates
+
+    @torch.no_grad()
+    def teacher_detections(self, inputs: Tensor,
+                           samples: SampleList) -> Tuple[Tuple[Tensor], List[InstanceData]]:
+        """Teacher features and its detections with its test config (teacher-view pixels, no score
+        filter): what ``teacher.predict(..., rescale=False)`` computes, with the features kept for the
+        teacher's later R-CNN pass."""
+        teacher = self.teacher
+        feats = teacher.extract_feat(inputs)
+        if samples[0].get('proposals', None) is None:
+            proposals = teacher.rpn_head.predict(feats, samples, rescale=False)
+        else:
+            proposals = [s.proposals for s in samples]
+        return feats, teacher.roi_head.predict(feats, proposals, samples, rescale=False)
 
     def jittered_candidates(self, candidates: Sequence[InstanceData]) -> List[Tensor]:
         """Per image, the mask of the candidates whose regression uncertainty is needed: those that can
