@@ -6,7 +6,6 @@ Uses the GPU when one is visible, otherwise the CPU. The data must exist first
 (`python tools/data/prepare_tree_crowns.py --out data/tree_crowns`).
 """
 import argparse
-import os.path as osp
 import sys
 import time
 
@@ -15,6 +14,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import ssod  # noqa: F401
+from ssod.utils.data_checks import missing_data_paths
 
 DEFAULT_CONFIG = 'configs/soft_teacher/soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'
 
@@ -39,17 +39,11 @@ class KeepLastMetrics(Hook):
 
 
 def check_data(cfg: Config) -> None:
-    """Stop with the command that makes the data when an annotation file is missing."""
-    for split in ('train_dataloader', 'val_dataloader'):
-        dataset = cfg[split]['dataset']
-        while 'dataset' in dataset:  # dataset wrappers
-            dataset = dataset['dataset']
-        datasets = dataset.get('datasets', [dataset])
-        for ds in datasets:
-            ann = osp.join(ds.get('data_root', ''), ds['ann_file'])
-            if not osp.isfile(ann):
-                sys.exit(f'error: {ann} (from {split}) does not exist. Make the demo data first: '
-                         'python tools/data/prepare_tree_crowns.py --out data/tree_crowns')
+    """Stop with the command that makes the data when a file or folder of the demo data is missing."""
+    missing = missing_data_paths(cfg, phases=('train', 'val'))
+    if missing:
+        sys.exit('error: the demo data is missing:\n  ' + '\n  '.join(missing) + '\nMake it first: '
+                 'python tools/data/prepare_tree_crowns.py --out data/tree_crowns')
 
 
 def map_lines(metrics: dict) -> list:
