@@ -25,11 +25,10 @@ from mmengine.runner import Runner
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
 from ssod.registry import RUNNERS
-from ssod.utils.cli import add_common_arguments, export_local_rank
+from ssod.utils.cli import add_common_arguments, export_local_rank, load_config
 from ssod.utils.config_checks import ConfigError
 from ssod.utils.data_checks import preflight_check
 from ssod.utils.distributed import LauncherError, setup_launcher
-from ssod.utils.split_placeholders import resolve_split_placeholders
 
 MODEL_CHOICES = ('teacher', 'student', 'both')
 
@@ -87,19 +86,9 @@ def enable_pictures(cfg: Config, show_dir: str) -> None:
 
 
 def build_config(args) -> Config:
-    if not osp.isfile(args.config):
-        raise ConfigError(f'config file {args.config} does not exist')
-    if not osp.isfile(args.checkpoint):
+    if osp.isfile(args.config) and not osp.isfile(args.checkpoint):
         raise ConfigError(f'checkpoint {args.checkpoint} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    resolve_split_placeholders(cfg)
+    cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     select_models(cfg, args.model)

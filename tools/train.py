@@ -7,7 +7,6 @@ Distributed: ``tools/dist_train.sh`` (torchrun) and ``tools/slurm_train.sh`` (sr
 ``--launcher pytorch`` / ``--launcher slurm``.
 """
 import argparse
-import os.path as osp
 import sys
 
 from mmengine.config import Config
@@ -15,10 +14,9 @@ from mmengine.runner import Runner
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
 from ssod.registry import RUNNERS
-from ssod.utils.cli import add_common_arguments, export_local_rank
+from ssod.utils.cli import add_common_arguments, export_local_rank, load_config
 from ssod.utils.config_checks import ConfigError, apply_common_options
 from ssod.utils.data_checks import preflight_check
-from ssod.utils.split_placeholders import resolve_split_placeholders
 from ssod.utils.distributed import LauncherError, setup_launcher
 
 
@@ -39,20 +37,8 @@ def parse_args(argv=None):
 
 
 def build_config(args) -> Config:
-    if not osp.isfile(args.config):
-        sys.exit(f'error: config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-        if cfg.get('fold') is not None:  # one folder per split of a partial-label benchmark
-            cfg.work_dir = osp.join(cfg.work_dir, 'fold{fold}')
-    # {fold}/{percent} templates (COCO split files) are filled in after --cfg-options are merged.
-    resolve_split_placeholders(cfg)
+    cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir,
+                      work_dir_per_fold=True)
     apply_common_options(cfg, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
     if args.resume == 'auto':
         cfg.resume = True

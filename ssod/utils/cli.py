@@ -1,8 +1,13 @@
 """Command-line options that ``tools/train.py`` and ``tools/test.py`` share."""
 import argparse
 import os
+import os.path as osp
+from typing import Optional
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
+
+from .config_checks import ConfigError
+from .split_placeholders import resolve_split_placeholders
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -21,3 +26,26 @@ def export_local_rank(args: argparse.Namespace) -> argparse.Namespace:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def load_config(config: str, launcher: str, cfg_options: Optional[dict], work_dir: Optional[str],
+                work_dir_per_fold: bool = False) -> Config:
+    """The config file with ``--cfg-options`` merged, the launcher and the work dir set, and
+    ``{fold}`` / ``{percent}`` split templates filled in (after the merge, so ``fold=3`` counts).
+
+    Work dir: ``work_dir`` if given, else the config's, else ``./work_dirs/<config name>`` (with
+    ``work_dir_per_fold``, plus ``fold<N>`` for configs that have a ``fold``: one folder per split).
+    """
+    if not osp.isfile(config):
+        raise ConfigError(f'config file {config} does not exist')
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+        if work_dir_per_fold and cfg.get('fold') is not None:
+            cfg.work_dir = osp.join(cfg.work_dir, 'fold{fold}')
+    return resolve_split_placeholders(cfg)

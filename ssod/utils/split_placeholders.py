@@ -9,9 +9,9 @@ declares two top-level values and writes its split files as templates::
 
 mmengine evaluates a config file when it is loaded, so a path computed from ``fold`` inside the file
 would be frozen before ``--cfg-options fold=3`` is merged. The templates are therefore plain strings,
-and :func:`resolve_split_placeholders` (called by ``tools/train.py`` and ``tools/test.py`` after the
-merge) replaces ``{fold}`` / ``{percent}`` in every string of the config. The names follow
-microsoft/SoftTeacher's split files (``instances_train2017.1@10.json``); ``tools/data/split_coco.py``
+and :func:`resolve_split_placeholders` (called by :func:`ssod.utils.cli.load_config` for tools/train.py
+and tools/test.py, after the merge) replaces ``{fold}`` / ``{percent}`` in every string of the config.
+The names follow microsoft/SoftTeacher's split files (``instances_train2017.1@10.json``); ``tools/data/split_coco.py``
 writes them.
 
 Rules (each violation is a :class:`~ssod.utils.config_checks.ConfigError` naming the key):
