@@ -36,14 +36,21 @@ FOLDS = range(1, 6)
 _FIELD = re.compile(r'\{([A-Za-z_]\w*)\}')
 
 
+def percent_text(percent: float) -> str:
+    """How a percent is spelled in split file and config names: ``10 -> '10'``, ``10.0 -> '10'``,
+    ``0.5 -> '0.5'`` (tools/data/split_coco.py writes, tools/analysis/benchmark_matrix.py reads them)."""
+    percent = float(percent)
+    return str(int(percent)) if percent.is_integer() else repr(percent)
+
+
 def format_percent(percent: Any) -> str:
-    """``10 -> '10'``, ``10.0 -> '10'``, ``0.5 -> '0.5'``; anything outside (0, 100) is an error."""
+    """:func:`percent_text` of a config's ``percent``; anything outside (0, 100) is an error."""
     if isinstance(percent, bool) or not isinstance(percent, (int, float)):
         raise ConfigError(f'percent must be a number in (0, 100), got {percent!r} '
                           f'(e.g. --cfg-options percent=10)')
     if not 0 < percent < 100:
         raise ConfigError(f'percent must be in (0, 100), got {percent!r}')
-    return str(int(percent)) if float(percent).is_integer() else repr(float(percent))
+    return percent_text(percent)
 
 
 def check_fold(fold: Any) -> str:

@@ -163,7 +163,7 @@ def test_no_hidden_gt_other_stem_and_fractional_percent(tmp_path, capsys):
         'my_train.4@2.5-unlabeled.json', 'my_train.4@2.5.json']
     assert len(load(tmp_path / 'o' / 'my_train.4@12.5.json')['images']) == 5  # 12.5 % of 40
     assert len(load(tmp_path / 'o' / 'my_train.4@2.5.json')['images']) == 1  # 2.5 % of 40
-    assert sc.format_percent(10.0) == '10' and sc.format_percent(0.5) == '0.5'
+    assert sc.percent_text(10.0) == '10' and sc.percent_text(0.5) == '0.5'
 
 
 def test_tiny_percent_still_labels_one_image(tmp_path):

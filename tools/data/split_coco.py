@@ -56,6 +56,7 @@ if REPO_ROOT not in sys.path:  # run as a script from a checkout without `pip in
     sys.path.insert(0, REPO_ROOT)
 
 from ssod.datasets.coco_files import choose_labeled, subset, write_json  # noqa: E402
+from ssod.utils.split_placeholders import percent_text  # noqa: E402
 
 DEFAULT_PERCENTS = (1.0, 2.0, 5.0, 10.0)
 DEFAULT_FOLDS = (1, 2, 3, 4, 5)
@@ -84,16 +85,9 @@ class SplitReport:
         return 100.0 * self.images['labeled'] / total
 
 
-def format_percent(percent: float) -> str:
-    """``1.0`` -> ``'1'``, ``0.5`` -> ``'0.5'``: the spelling of the file names, and of the ``{percent}``
-    placeholder that ``ssod.utils.split_placeholders`` fills in configs."""
-    percent = float(percent)
-    return str(int(percent)) if percent.is_integer() else repr(percent)
-
-
 def split_file_names(stem: str, fold: int, percent: float) -> Dict[str, str]:
     """File names by role, e.g. ``instances_train2017.1@10.json`` for the labeled part."""
-    base = f'{stem}.{fold}@{format_percent(percent)}'
+    base = f'{stem}.{fold}@{percent_text(percent)}'
     return {role: f'{base}{suffix}.json' for role, suffix in ROLE_SUFFIXES.items()}
 
 
@@ -101,7 +95,7 @@ def check_percents(percents: Sequence[float]) -> List[float]:
     """The distinct percents in the given order; each must lie in (0, 100)."""
     for percent in percents:
         if not 0 < percent < 100:
-            raise SplitError(f'--percent must be in (0, 100) (exclusive), got {format_percent(percent)}')
+            raise SplitError(f'--percent must be in (0, 100) (exclusive), got {percent_text(percent)}')
     return list(dict.fromkeys(float(p) for p in percents))
 
 
@@ -199,7 +193,7 @@ def write_splits(ann_file: str, out_dir: Optional[str], percents: Sequence[float
 
 def format_report(report: SplitReport) -> str:
     """One line per written file plus the realised labeled percentage."""
-    lines = [f'{format_percent(report.percent)} % fold {report.fold} (seed {report.seed}): '
+    lines = [f'{percent_text(report.percent)} % fold {report.fold} (seed {report.seed}): '
              f'{report.realised_percent:.3f} % of the images labeled']
     for role, path in report.paths.items():
         lines.append(f'  {osp.basename(path):<50} {report.images[role]:8d} images '
