@@ -72,6 +72,7 @@ import tempfile
 import time
 
 import torch
+from mmengine.config import DictAction
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
@@ -86,6 +87,12 @@ DATA_SETS = dict(
 THRESHOLD_KEYS = ('pseudo_label_initial_score_thr', 'rpn_pseudo_thr', 'cls_pseudo_thr')
 PAPER_THRESHOLDS = dict(pseudo_label_initial_score_thr=0.5, rpn_pseudo_thr=0.9, cls_pseudo_thr=0.9)
 IMPLEMENTATIONS = ('mmdet', 'ssod')
+#: The R50 detector's proposal and RoI numbers (configs/_base_/models/faster_rcnn_r50_caffe_fpn.py)
+#: where the tiny CPU detector uses fewer (500 training / 300 test proposals, 128 sampled RoIs per image).
+PAPER_ROI_BUDGET = ('detector.train_cfg.rpn_proposal.nms_pre=2000',
+                    'detector.train_cfg.rpn_proposal.max_per_img=1000',
+                    'detector.train_cfg.rcnn.sampler.num=512',
+                    'detector.test_cfg.rpn.max_per_img=1000')
 
 
 def parse_args(argv=None):
@@ -110,6 +117,10 @@ def parse_args(argv=None):
                         '`make demo`, with --data tree_crowns) loaded as teacher and student of both '
                         'models: a teacher with realistic scores, for use with --paper-thr')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        metavar='KEY=VALUE',
+                        help='overrides of the SoftTeacher model config, applied to both models, e.g. '
+                        "the paper's R-CNN budget: " + ' '.join(PAPER_ROI_BUDGET))
     args = parser.parse_args(argv)
     if args.labeled is None:
         args.labeled = max(1, args.batch // 4)
@@ -140,7 +151,9 @@ def ssod_soft_teacher_available():
 
 def model_config(implementation, args):
     from mmengine.config import Config
-    cfg = copy.deepcopy(Config.fromfile(DATA_SETS[args.data][0]).model)
+    config = Config.fromfile(DATA_SETS[args.data][0])
+    config.merge_from_dict({f'model.{key}': value for key, value in args.cfg_options.items()})
+    cfg = copy.deepcopy(config.model)
     cfg['type'] = f'{implementation}.SoftTeacher'
     for key in THRESHOLD_KEYS:
         cfg['semi_train_cfg'][key] = PAPER_THRESHOLDS[key] if args.paper_thr else args.pseudo_thr
@@ -376,6 +389,8 @@ def main(argv=None):
           f'{args.warmup} warm-up + {args.iters} timed iterations per model, pseudo-label threshold '
           f'{"paper (0.5 / 0.9 / 0.9)" if args.paper_thr else args.pseudo_thr}, data {args.data}, weights '
           f'{args.load_from or "random (from scratch)"}')
+    if args.cfg_options:
+        print('model overrides: ' + ' '.join(f'{k}={v}' for k, v in args.cfg_options.items()))
     if not available:
         print(f'NOTE: ssod.SoftTeacher is not available: {why}. Measuring mmdet.SoftTeacher only.')
 
