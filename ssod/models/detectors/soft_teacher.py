@@ -5,7 +5,9 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
 
 1. **Teacher, weak view, no grad.** Backbone + RPN + R-CNN with the teacher's test config; candidates
    are detections with ``score > pseudo_label_initial_score_thr`` (0.5) and w, h >=
-   ``min_pseudo_bbox_wh`` pixels.
+   ``min_pseudo_bbox_wh`` pixels. The R-CNN's score threshold is raised to that threshold for this
+   pass, which leaves those candidates unchanged and keeps lower scores out of the NMS
+   (:meth:`SoftTeacher.teacher_detections`).
 2. **Box jittering** (paper sec. 3.4): every candidate is jittered ``jitter_times`` (10) times with
    Gaussian offsets of ``jitter_scale`` (0.06) x (w, h, w, h); *all* jittered boxes of the batch go
    through the teacher's R-CNN box head in **one** batched pass; each copy is refined with the deltas of
@@ -55,7 +57,8 @@ Other reference behaviours kept or fixed: no ``KeyError 'loss_cls'`` when no RoI
 graph-connected loss instead); the teacher runs in eval mode (mmdet's SoftTeacher leaves it in train
 mode); the RPN key renaming does not mutate a dict while iterating it.
 """
-from typing import List, Sequence, Tuple
+import copy
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.losses import accuracy
@@ -105,8 +108,9 @@ class SoftTeacher(SemiBaseDetector):
         """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
         ``bboxes, scores, labels`` and, if ``with_uncertainty``, ``reg_uncertainty`` (training computes
         it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`)."""
-        feats, detections = self.teacher_detections(inputs, samples)
         cfg = self.semi_train_cfg
+        feats, detections = self.teacher_detections(inputs, samples,
+                                                     score_thr=cfg.pseudo_label_initial_score_thr)
         candidates = []
         for det in detections:
             keep = score_and_size_keep_mask(det.bboxes, det.scores,
@@ -123,18 +127,32 @@ class SoftTeacher(SemiBaseDetector):
         return feats, candidates
 
     @torch.no_grad()
-    def teacher_detections(self, inputs: Tensor,
-                           samples: SampleList) -> Tuple[Tuple[Tensor], List[InstanceData]]:
-        """Teacher features and its detections with its test config (teacher-view pixels, no score
-        filter): what ``teacher.predict(..., rescale=False)`` computes, with the features kept for the
-        teacher's later R-CNN pass."""
+    def teacher_detections(self, inputs: Tensor, samples: SampleList,
+                           score_thr: Optional[float] = None
+                           ) -> Tuple[Tuple[Tensor], List[InstanceData]]:
+        """Teacher features and its box detections with its test config (teacher-view pixels): what
+        ``teacher.predict(..., rescale=False)`` computes, with the features kept for the teacher's later
+        R-CNN pass.
+
+        ``score_thr``: the caller needs only detections with ``score > score_thr``; the R-CNN's test
+        ``score_thr`` (0.05) is raised to it (never lowered) for this call, so lower scores never reach
+        the per-class NMS. The detections above ``score_thr`` are the same as without it: NMS lets a box
+        be suppressed only by a higher-scoring box of its class, and the ``max_per_img`` cut keeps the
+        highest scores (only the order among exactly equal scores may differ). With 80 classes the
+        unraised threshold sends thousands of boxes per image through NMS.
+        """
         teacher = self.teacher
         feats = teacher.extract_feat(inputs)
         if samples[0].get('proposals', None) is None:
             proposals = teacher.rpn_head.predict(feats, samples, rescale=False)
         else:
             proposals = [s.proposals for s in samples]
-        return feats, teacher.roi_head.predict(feats, proposals, samples, rescale=False)
+        rcnn_cfg = teacher.roi_head.test_cfg
+        if score_thr is not None and rcnn_cfg is not None and score_thr > rcnn_cfg.get('score_thr', 0):
+            rcnn_cfg = copy.deepcopy(rcnn_cfg)
+            rcnn_cfg.score_thr = float(score_thr)
+        return feats, teacher.roi_head.predict_bbox(feats, [s.metainfo for s in samples], proposals,
+                                                    rcnn_test_cfg=rcnn_cfg, rescale=False)
 
     def jittered_candidates(self, candidates: Sequence[InstanceData]) -> List[Tensor]:
         """Per image, the mask of the candidates whose regression uncertainty is needed: those that can

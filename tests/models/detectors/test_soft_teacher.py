@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from semi_test_utils import (as_float, assert_finite, build_semi, fake_detections, images,
                              multi_batch, sample, tiny_retinanet, total)
 from ssod.models.detectors.soft_teacher import _regression_mask
+from ssod.models.pseudo_labels import score_and_size_keep_mask
 from ssod.models.soft_cls_loss import (background_weights, soft_weighted_cls_loss,
                                        softmax_background_prob)
 from ssod.registry import MODELS
@@ -22,8 +23,8 @@ KEYS = {f'{p}_{k}' for p in ('sup', 'unsup')
 
 
 def _patch_teacher_detections(model, detections):
-    """teacher.roi_head.predict returns these per-image detections (teacher-view pixels)."""
-    model.teacher.roi_head.predict = lambda feats, proposals, samples, rescale=False: [
+    """The teacher's R-CNN returns these per-image detections (teacher-view pixels)."""
+    model.teacher.roi_head.predict_bbox = lambda feats, metas, proposals, rcnn_test_cfg, rescale: [
         copy.deepcopy(d) for d in detections]
 
 
@@ -263,3 +264,37 @@ def test_only_candidates_above_cls_threshold_are_jittered():
     uncertainty = candidates[0].reg_uncertainty
     assert torch.isinf(uncertainty[1]) and torch.isfinite(uncertainty[[0, 2]]).all()
     assert seen_rois == [2 * 10]  # 2 boxes above 0.9, jittered 10 times, in one forward
+
+
+def test_teacher_nms_skips_scores_below_the_initial_threshold_without_changing_the_candidates(
+        monkeypatch):
+    """The teacher's R-CNN runs with its test score threshold raised to the initial pseudo-label
+    threshold (fewer boxes through NMS); the candidates equal those filtered from a plain
+    ``teacher.predict`` (score > 0.5, w and h >= min_pseudo_bbox_wh), and the teacher's own test config
+    is not modified."""
+    import mmdet.models.roi_heads.bbox_heads.bbox_head as bbox_head_module
+    model = build_semi('SoftTeacher', pseudo_label_initial_score_thr=0.5)
+    with torch.no_grad():  # a teacher whose class scores spread over (0, 1)
+        model.teacher.roi_head.bbox_head.fc_cls.weight.normal_(0.0, 3.0)
+    inputs, samples = images(2, seed=3), [sample(), sample()]
+    expected = [r.pred_instances for r in model.teacher.predict(inputs, samples, rescale=False)]
+    scores = torch.cat([e.scores for e in expected])
+    assert ((scores > 0.05) & (scores <= 0.5)).sum() >= 10 and (scores > 0.5).sum() >= 5
+
+    thresholds = []
+    original_nms = bbox_head_module.multiclass_nms
+
+    def recording_nms(boxes, scores, score_thr, *args, **kwargs):
+        thresholds.append(score_thr)
+        return original_nms(boxes, scores, score_thr, *args, **kwargs)
+
+    monkeypatch.setattr(bbox_head_module, 'multiclass_nms', recording_nms)
+    _, candidates = model.teacher_candidates(inputs, samples, with_uncertainty=False)
+    assert thresholds == [0.5, 0.5]
+    assert model.teacher.roi_head.test_cfg.score_thr == 0.05
+    for got, want in zip(candidates, expected):
+        want = want[score_and_size_keep_mask(want.bboxes, want.scores, 0.5, (1e-2, 1e-2))]
+        order_got, order_want = got.scores.argsort(), want.scores.argsort()
+        assert torch.equal(got.scores[order_got], want.scores[order_want])
+        assert torch.equal(got.bboxes[order_got], want.bboxes[order_want])
+        assert torch.equal(got.labels[order_got], want.labels[order_want])
