@@ -46,7 +46,9 @@ What is measured
   starts, so this is the activation part of the peak memory, and unlike the RSS it is exact and
   independent of the allocator and of other processes (same figure on CPU and GPU).
 * RoI-head forward passes per iteration: forward hooks count calls of ``student.roi_head.bbox_head``
-  (and, for information, ``teacher.roi_head.bbox_head``) during the timed iterations.
+  (and, for information, ``teacher.roi_head.bbox_head``) during the timed iterations. ssod's second
+  teacher pass is split into forwards of at most ``teacher_rois_per_pass`` (2048) RoIs, so with many
+  pseudo boxes or RoIs its teacher count exceeds 2 while the work stays one pass.
 
 If ssod's SoftTeacher cannot be imported yet (``ssod.models`` missing), only mmdet's is measured and the
 table says why.

@@ -24,5 +24,6 @@ model = dict(
         reg_pseudo_thr=0.02,
         jitter_times=10,
         jitter_scale=0.06,
-        min_pseudo_bbox_wh=(1e-2, 1e-2)),
+        min_pseudo_bbox_wh=(1e-2, 1e-2),
+        teacher_rois_per_pass=2048),  # memory bound of the teacher's second box-head pass
     semi_test_cfg=dict(predict_on='teacher'))

@@ -17,7 +17,10 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    The uncertainty is first read in step 5, so that box-head pass is done there, fused with the
    teacher's scoring of the background RoIs: the teacher's R-CNN runs **twice** per unlabeled batch
    (detection, then jitter + background in one RoIAlign and one head forward), the references' three
-   times. (:meth:`SoftTeacher.jitter_uncertainty` does the jitter pass alone, for analysis tools.)
+   times. That second pass runs while the student's activations are alive, so it is cut into forwards
+   of at most ``teacher_rois_per_pass`` (2048) RoIs: its memory stays bounded however many pseudo boxes
+   are jittered (:meth:`SoftTeacher._teacher_box_head`). (:meth:`SoftTeacher.jitter_uncertainty` does
+   the jitter pass alone, for analysis tools.)
 3. Candidates are projected into the student view (``H_student @ inv(H_teacher)``, clipped, degenerate
    ones dropped).
 4. **Student RPN** on candidates with ``score > rpn_pseudo_thr`` (0.9), class-agnostic.
@@ -298,13 +301,28 @@ class SoftTeacher(SemiBaseDetector):
         rois = torch.cat([jitter_rois, student_rois[negative]])
         if rois.shape[0] == 0:
             return [c.bboxes.new_zeros((0,)) for c in jitter_candidates], background_prob
-        head_out = self.teacher.roi_head._bbox_forward(teacher_feats, rois)
-        uncertainties = self._uncertainty_from_deltas(head_out['bbox_pred'][:num_jittered],
-                                                      jitter_rois, jittered, jitter_candidates,
-                                                      teacher_samples)
+        cls_score, bbox_pred = self._teacher_box_head(teacher_feats, rois)
+        uncertainties = self._uncertainty_from_deltas(bbox_pred[:num_jittered], jitter_rois, jittered,
+                                                      jitter_candidates, teacher_samples)
         if negative.any():
-            background_prob[negative] = softmax_background_prob(head_out['cls_score'][num_jittered:])
+            background_prob[negative] = softmax_background_prob(cls_score[num_jittered:])
         return uncertainties, background_prob
+
+    @torch.no_grad()
+    def _teacher_box_head(self, feats: Tuple[Tensor], rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """The teacher's ``cls_score, bbox_pred`` for ``rois`` (``(n, 5)``, teacher view), computed
+        ``teacher_rois_per_pass`` RoIs at a time: the RoI features (n x C x 7 x 7 floats) of one chunk
+        exist at a time, so the pass's memory does not grow with the number of pseudo boxes x
+        ``jitter_times``. The teacher is in eval mode and its head treats every RoI on its own, so the
+        chunk size does not change the outputs."""
+        chunk = int(self.semi_train_cfg.teacher_rois_per_pass)
+        scores, deltas = [], []
+        for part in rois.split(chunk):
+            head_out = self.teacher.roi_head._bbox_forward(feats, part)
+            scores.append(head_out['cls_score'])
+            deltas.append(head_out['bbox_pred'])
+            del head_out  # drops this chunk's RoI features before the next chunk's are extracted
+        return torch.cat(scores), torch.cat(deltas)
 
 
 def _deltas_of_class(bbox_head: BBoxHead, bbox_pred: Tensor, labels: Tensor) -> Tensor:

@@ -104,6 +104,33 @@ def test_one_teacher_pass_scores_the_jittered_boxes_and_only_the_negative_rois()
     assert len(negatives) == 1 and scored == [10 * 2 + negatives[0]]
 
 
+
+def test_teacher_rois_per_pass_splits_the_pass_without_changing_its_outputs():
+    """The teacher's second pass is cut into forwards of at most ``teacher_rois_per_pass`` RoIs (its
+    memory stays bounded); uncertainties and background probabilities are those of a single forward."""
+    results = {}
+    for per_pass in (100000, 7):
+        model = build_semi('SoftTeacher', teacher_rois_per_pass=per_pass)
+        _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [30, 30, 50, 60]],
+                                                          [0.95, 0.93], [1, 0])] * 2)
+        sizes, outputs = [], []
+        real_forward = model.teacher.roi_head._bbox_forward
+        model.teacher.roi_head._bbox_forward = lambda f, rois: (sizes.append(rois.shape[0]),
+                                                                real_forward(f, rois))[1]
+        real_outputs = model.teacher_rcnn_outputs
+        model.teacher_rcnn_outputs = lambda *a: (outputs.append(real_outputs(*a)), outputs[-1])[1]
+        torch.manual_seed(5)
+        model.loss(*multi_batch(num_sup=0))
+        results[per_pass] = (sizes, outputs[0])
+    (one_sizes, (one_unc, one_prob)), (cut_sizes, (cut_unc, cut_prob)) = results[100000], results[7]
+    total_rois = one_sizes[0]
+    assert len(one_sizes) == 1 and total_rois == 2 * 2 * 10 + int((one_prob < 1).sum()) > 40
+    assert cut_sizes == [7] * (total_rois // 7) + ([total_rois % 7] if total_rois % 7 else [])
+    assert torch.allclose(cut_prob, one_prob, atol=1e-6)
+    for cut, one in zip(cut_unc, one_unc):
+        assert cut.shape == (2,) and torch.allclose(cut, one, atol=1e-6)
+
+
 # ---------------------------------------------------------------- jitter uncertainty
 def _teacher_head_returning(model, deltas_fn):
     calls = []
