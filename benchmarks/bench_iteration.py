@@ -39,7 +39,10 @@ What is measured
     parent's size that Linux carries into ``ru_maxrss`` across fork + exec) minus its resident set size
     just before its first iteration, i.e. the extra memory the training iterations need (activations,
     gradients, optimizer state, allocator fragmentation), not the model's or the interpreter's
-    baseline. It grows a little with --mem-iters (fragmentation); compare equal settings only.
+    baseline. These processes run with glibc's mmap threshold fixed at 64 KiB
+    (``MALLOC_MMAP_THRESHOLD_``): blocks of that size and more are mapped on their own and returned
+    when freed, so the peak follows the live memory instead of the allocator's history. It grows a
+    little with --mem-iters (fragmentation); compare equal settings only.
 * activations saved for backward: during each timed iteration, autograd's saved-tensor hooks record
   every tensor the forward keeps for the backward pass; reported is the size of their distinct
   storages (parameters excluded), the median over iterations. All of them are alive when the backward
