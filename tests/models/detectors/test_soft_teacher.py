@@ -75,6 +75,15 @@ def test_teacher_background_probability_weights_the_negatives_end_to_end():
     assert _scalars()['train/pseudo/reg_uncertainty_mean'] == 0.0
 
 
+def _record_teacher_forwards(model):
+    """List that receives the number of RoIs of every teacher box-head forward from now on."""
+    sizes = []
+    real_forward = model.teacher.roi_head._bbox_forward
+    model.teacher.roi_head._bbox_forward = lambda f, rois: (sizes.append(rois.shape[0]),
+                                                            real_forward(f, rois))[1]
+    return sizes
+
+
 def test_one_teacher_pass_scores_the_jittered_boxes_and_only_the_negative_rois():
     """Positives keep weight 1, so besides the jittered candidates the teacher's box head sees only the
     background RoIs; jitter and background share one forward (after the detection pass)."""
@@ -82,10 +91,7 @@ def test_one_teacher_pass_scores_the_jittered_boxes_and_only_the_negative_rois()
     # one candidate per image above cls_pseudo_thr (jittered), one below it (not jittered)
     _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [30, 30, 50, 60]],
                                                       [0.95, 0.6], [1, 0])] * 2)
-    scored, negatives = [], []
-    real_forward = model.teacher.roi_head._bbox_forward
-    model.teacher.roi_head._bbox_forward = lambda f, rois: (scored.append(rois.shape[0]),
-                                                            real_forward(f, rois))[1]
+    scored, negatives = _record_teacher_forwards(model), []
     real_outputs = model.teacher_rcnn_outputs
 
     def recording_outputs(feats, t_samples, s_samples, results, negative, jittered):
@@ -104,7 +110,6 @@ def test_one_teacher_pass_scores_the_jittered_boxes_and_only_the_negative_rois()
     assert len(negatives) == 1 and scored == [10 * 2 + negatives[0]]
 
 
-
 def test_teacher_rois_per_pass_splits_the_pass_without_changing_its_outputs():
     """The teacher's second pass is cut into forwards of at most ``teacher_rois_per_pass`` RoIs (its
     memory stays bounded); uncertainties and background probabilities are those of a single forward."""
@@ -113,10 +118,7 @@ def test_teacher_rois_per_pass_splits_the_pass_without_changing_its_outputs():
         model = build_semi('SoftTeacher', teacher_rois_per_pass=per_pass)
         _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [30, 30, 50, 60]],
                                                           [0.95, 0.93], [1, 0])] * 2)
-        sizes, outputs = [], []
-        real_forward = model.teacher.roi_head._bbox_forward
-        model.teacher.roi_head._bbox_forward = lambda f, rois: (sizes.append(rois.shape[0]),
-                                                                real_forward(f, rois))[1]
+        sizes, outputs = _record_teacher_forwards(model), []
         real_outputs = model.teacher_rcnn_outputs
         model.teacher_rcnn_outputs = lambda *a: (outputs.append(real_outputs(*a)), outputs[-1])[1]
         torch.manual_seed(5)
@@ -279,14 +281,7 @@ def test_only_candidates_above_cls_threshold_are_jittered():
     model = build_semi('SoftTeacher', jitter_times=10)
     _patch_teacher_detections(model, [fake_detections([[4, 8, 30, 40], [2, 2, 9, 9], [10, 10, 40, 30]],
                                                       [0.95, 0.6, 0.92], [1, 0, 2])])
-    seen_rois = []
-    original = model.teacher.roi_head._bbox_forward
-
-    def counting_bbox_forward(feats, rois):
-        seen_rois.append(rois.shape[0])
-        return original(feats, rois)
-
-    model.teacher.roi_head._bbox_forward = counting_bbox_forward
+    seen_rois = _record_teacher_forwards(model)
     _, candidates = model.teacher_candidates(images(1), [sample()])
     uncertainty = candidates[0].reg_uncertainty
     assert torch.isinf(uncertainty[1]) and torch.isfinite(uncertainty[[0, 2]]).all()
