@@ -31,12 +31,7 @@ LOW_THRESHOLDS = dict(pseudo_label_initial_score_thr=0.0, rpn_pseudo_thr=0.0, cl
                       reg_pseudo_thr=1e9)
 
 
-@pytest.fixture(autouse=True)
-def single_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def fresh_hub():

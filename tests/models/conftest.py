@@ -1,12 +1,7 @@
-"""Model tests run torch single-threaded: the tiny models gain nothing from intra-op threads, and on a
-shared 2-core machine spinning OpenMP threads make them 10x slower. Restored after each test."""
+"""Model tests run torch single-threaded (``single_torch_thread`` of tests/conftest.py)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def single_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def model_tests_single_threaded(single_torch_thread):
     yield
-    torch.set_num_threads(previous)

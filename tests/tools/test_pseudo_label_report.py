@@ -25,28 +25,12 @@ SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
 CLASSES = ('ellipse', 'rectangle', 'triangle')
 
 
-@pytest.fixture(autouse=True)
-def single_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def data_options(root):
     """--cfg-options pointing the synthetic config's unlabeled set at the generated data."""
     return {'train_dataloader.dataset.datasets.1.data_root': root.rstrip('/') + '/'}
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    """A hand-made checkpoint: the synthetic SoftTeacher model at its (seeded) random init."""
-    init_default_scope('ssod')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(SYNTHETIC_CONFIG).model)
-    path = str(tmp_path_factory.mktemp('ckpt') / 'random_init.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path
 
 
 def hidden_gt(root):
@@ -138,7 +122,7 @@ def injected_teacher(gt, scale):
 
 
 @pytest.mark.parametrize('scale', [1.0, 2.0])
-def test_report_on_synthetic_data_with_injected_teacher_predictions(synthetic_data, checkpoint,
+def test_report_on_synthetic_data_with_injected_teacher_predictions(synthetic_data, init_checkpoint,
                                                                     tmp_path, monkeypatch, scale):
     gt = hidden_gt(synthetic_data)
     real_build = pseudo_label_inputs.build_teacher_model
@@ -156,7 +140,7 @@ def test_report_on_synthetic_data_with_injected_teacher_predictions(synthetic_da
     options = data_options(synthetic_data)
     # The test pipeline's Resize (index 1) enlarges the view; boxes must come back to image pixels.
     options['test_dataloader.dataset.pipeline.1.scale_factor'] = scale
-    result = pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint, [0.3, 0.5, 0.9, 0.95],
+    result = pseudo_label_report.report(SYNTHETIC_CONFIG, init_checkpoint, [0.3, 0.5, 0.9, 0.95],
                                         cfg_options=options)
 
     per_class = np.bincount([label for _, labels in gt.values() for label in labels], minlength=3)
@@ -183,10 +167,10 @@ def test_report_on_synthetic_data_with_injected_teacher_predictions(synthetic_da
     assert reg['true_positives'] == reg['pseudo_boxes'] <= total
 
 
-def test_end_to_end_command_line_with_a_checkpoint(synthetic_data, checkpoint, tmp_path, capsys):
+def test_end_to_end_command_line_with_a_checkpoint(synthetic_data, init_checkpoint, tmp_path, capsys):
     out_csv, out_json = tmp_path / 'r' / 'sweep.csv', tmp_path / 'r' / 'sweep.json'
     options = [f'{k}={v}' for k, v in data_options(synthetic_data).items()]
-    code = pseudo_label_report.main([SYNTHETIC_CONFIG, checkpoint, '--thresholds', '0.05', '0.3',
+    code = pseudo_label_report.main([SYNTHETIC_CONFIG, init_checkpoint, '--thresholds', '0.05', '0.3',
                                      '--num-images', '5', '--csv', str(out_csv), '--json',
                                      str(out_json), '--cfg-options', *options])
     assert code == 0
@@ -243,11 +227,11 @@ def test_plain_detector_config_and_checkpoint_are_wrapped_in_soft_teacher(tmp_pa
     assert torch.equal(model.teacher.state_dict()[key], detector.state_dict()[key])
 
 
-def test_bad_input_is_a_clear_error(synthetic_data, checkpoint, tmp_path, capsys):
+def test_bad_input_is_a_clear_error(synthetic_data, init_checkpoint, tmp_path, capsys):
     options = data_options(synthetic_data)
     with pytest.raises(PseudoLabelInputError, match=r'hidden ground-truth file .*nowhere.json does '
                                                      r'not exist.*--hidden-gt'):
-        pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint,
+        pseudo_label_report.report(SYNTHETIC_CONFIG, init_checkpoint,
                                    hidden_gt=str(tmp_path / 'nowhere.json'), cfg_options=options)
     with open(osp.join(synthetic_data, 'annotations', 'unlabeled-hidden-gt.json')) as f:
         coco = json.load(f)
@@ -257,16 +241,16 @@ def test_bad_input_is_a_clear_error(synthetic_data, checkpoint, tmp_path, capsys
     wrong.write_text(json.dumps(shifted))
     with pytest.raises(PseudoLabelInputError, match=r'does not match the unlabeled set .*12 of its 12 '
                                                      r'image ids are not in the file'):
-        pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint, hidden_gt=str(wrong),
+        pseudo_label_report.report(SYNTHETIC_CONFIG, init_checkpoint, hidden_gt=str(wrong),
                                    cfg_options=options)
     with pytest.raises(PseudoLabelInputError, match='checkpoint .*missing.pth does not exist'):
         pseudo_label_report.report(SYNTHETIC_CONFIG, str(tmp_path / 'missing.pth'), cfg_options=options)
     with pytest.raises(PseudoLabelInputError, match='unlabeled annotation file .*does not exist'):
-        pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint,
+        pseudo_label_report.report(SYNTHETIC_CONFIG, init_checkpoint,
                                    unlabeled_json=str(tmp_path / 'none.json'))
     with pytest.raises(PseudoLabelInputError, match=r'--thresholds must be scores in \[0, 1\)'):
-        pseudo_label_report.report(SYNTHETIC_CONFIG, checkpoint, [0.5, 1.5], cfg_options=options)
-    assert pseudo_label_report.main([SYNTHETIC_CONFIG, checkpoint, '--hidden-gt', str(wrong),
+        pseudo_label_report.report(SYNTHETIC_CONFIG, init_checkpoint, [0.5, 1.5], cfg_options=options)
+    assert pseudo_label_report.main([SYNTHETIC_CONFIG, init_checkpoint, '--hidden-gt', str(wrong),
                                      '--cfg-options',
                                      *[f'{k}={v}' for k, v in options.items()]]) == 2
     assert 'error: hidden ground-truth file' in capsys.readouterr().err

@@ -6,9 +6,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
@@ -17,30 +14,11 @@ from pseudo_label_inputs import (STAGE_CLS, STAGE_DETECTED, STAGE_INITIAL, STAGE
                                  ImagePseudoLabels, PseudoLabelInputError)
 from show_pseudo_labels import COLOURS, GT  # noqa: E402
 
-from ssod.registry import MODELS  # noqa: E402
-
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
 THRESHOLDS = dict(pseudo_label_initial_score_thr=0.5, cls_pseudo_thr=0.9, reg_pseudo_thr=0.02)
 
-
-@pytest.fixture(autouse=True)
-def single_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    """A hand-made checkpoint: the synthetic SoftTeacher model at its (seeded) random init."""
-    init_default_scope('ssod')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(SYNTHETIC_CONFIG).model)
-    path = str(tmp_path_factory.mktemp('ckpt') / 'random_init.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path
+pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def colour_at(pixels, x, y):
@@ -80,11 +58,12 @@ def test_each_stage_has_its_colour_and_gt_is_drawn_on_top(tmp_path):
         'score > 0.9 (cls_pseudo_thr) (1)', '+ uncertainty < 0.02 (reg) (1)']
 
 
-def test_pngs_of_synthetic_unlabeled_images_with_a_checkpoint(synthetic_data, checkpoint, tmp_path):
+def test_pngs_of_synthetic_unlabeled_images_with_a_checkpoint(synthetic_data, init_checkpoint,
+                                                              tmp_path):
     out = str(tmp_path / 'pictures')
     said = []
     written = show_pseudo_labels.show_pseudo_labels(
-        SYNTHETIC_CONFIG, checkpoint, out, num_images=3, min_score=0.05, print_fn=said.append,
+        SYNTHETIC_CONFIG, init_checkpoint, out, num_images=3, min_score=0.05, print_fn=said.append,
         cfg_options={'train_dataloader.dataset.datasets.1.data_root': synthetic_data + '/'})
     assert len(written) == 3 == len(said)
     with open(osp.join(synthetic_data, 'annotations', 'unlabeled.json')) as f:
@@ -110,15 +89,15 @@ def test_pngs_of_synthetic_unlabeled_images_with_a_checkpoint(synthetic_data, ch
         assert np.all((image.stages >= STAGE_CLS) == (image.scores > 0.9))
 
 
-def test_bad_input_is_a_clear_error(synthetic_data, checkpoint, tmp_path, capsys):
+def test_bad_input_is_a_clear_error(synthetic_data, init_checkpoint, tmp_path, capsys):
     options = {'train_dataloader.dataset.datasets.1.data_root': synthetic_data + '/'}
     with pytest.raises(PseudoLabelInputError, match='hidden ground-truth file .* does not exist'):
-        show_pseudo_labels.show_pseudo_labels(SYNTHETIC_CONFIG, checkpoint, str(tmp_path / 'o'),
+        show_pseudo_labels.show_pseudo_labels(SYNTHETIC_CONFIG, init_checkpoint, str(tmp_path / 'o'),
                                               hidden_gt=str(tmp_path / 'none.json'),
                                               cfg_options=options)
     with pytest.raises(PseudoLabelInputError, match='--num-images must be >= 1'):
-        show_pseudo_labels.show_pseudo_labels(SYNTHETIC_CONFIG, checkpoint, str(tmp_path / 'o'),
+        show_pseudo_labels.show_pseudo_labels(SYNTHETIC_CONFIG, init_checkpoint, str(tmp_path / 'o'),
                                               num_images=0)
-    code = show_pseudo_labels.main([str(tmp_path / 'no_config.py'), checkpoint])
+    code = show_pseudo_labels.main([str(tmp_path / 'no_config.py'), init_checkpoint])
     assert code == 2 and 'config file' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
