@@ -21,14 +21,11 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
-from ssod.registry import RUNNERS
-from ssod.utils.cli import add_common_arguments, export_local_rank, load_config
+from ssod.utils.cli import add_common_arguments, build_runner, export_local_rank, load_config
 from ssod.utils.config_checks import ConfigError
 from ssod.utils.data_checks import preflight_check
-from ssod.utils.distributed import LauncherError, setup_launcher
 
 MODEL_CHOICES = ('teacher', 'student', 'both')
 
@@ -107,11 +104,7 @@ def main(argv=None) -> dict:
         cfg = build_config(args)
     except ConfigError as error:
         sys.exit(f'error: {error}')
-    try:
-        setup_launcher(cfg, args.launcher)  # rank variables; gloo on machines without CUDA
-    except LauncherError as error:
-        sys.exit(f'error: {error}')
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = build_runner(cfg, args.launcher)
     return runner.test()
 
 

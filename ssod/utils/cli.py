@@ -1,12 +1,17 @@
-"""Command-line options that ``tools/train.py`` and ``tools/test.py`` share."""
+"""Command-line options and start-up steps that ``tools/train.py`` and ``tools/test.py`` share."""
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from ssod.registry import RUNNERS
 
 from .config_checks import ConfigError
+from .distributed import LauncherError, setup_launcher
 from .split_placeholders import resolve_split_placeholders
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -49,3 +54,14 @@ def load_config(config: str, launcher: str, cfg_options: Optional[dict], work_di
         if work_dir_per_fold and cfg.get('fold') is not None:
             cfg.work_dir = osp.join(cfg.work_dir, 'fold{fold}')
     return resolve_split_placeholders(cfg)
+
+
+def build_runner(cfg: Config, launcher: str):
+    """The Runner of ``cfg`` (the config's ``runner_type`` if it names one), after the launcher's
+    process-group set-up (:func:`~ssod.utils.distributed.setup_launcher`); a launcher error exits
+    with its message."""
+    try:
+        setup_launcher(cfg, launcher)  # rank variables; gloo on machines without CUDA
+    except LauncherError as error:
+        sys.exit(f'error: {error}')
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
