@@ -51,6 +51,20 @@ def test_uncertainty_of_unrefined_jitter_is_the_jitter_scale():
     assert box_uncertainty(torch.zeros(10, 0, 4), torch.zeros(0, 4)).shape == (0,)
 
 
+def test_uncertainty_divides_by_the_mean_refined_box_or_the_candidate():
+    """The reference divides the spread by the mean of the refined copies; 'candidate' by the box."""
+    candidate = torch.tensor([[0., 0., 100., 50.]])
+    refined = torch.tensor([[[0., 0., 200., 100.]], [[0., 0., 200., 100.]]])  # head doubles the box
+    refined[0, 0, 2] += 4.0  # x2 spread: std of (204, 200) = 2 * 2 ** 0.5
+    spread = 2 * 2 ** 0.5
+    torch.testing.assert_close(box_uncertainty(refined, candidate),
+                               torch.tensor([spread / 202 / 4]))  # mean refined width 202
+    torch.testing.assert_close(box_uncertainty(refined, candidate, scale_by='candidate'),
+                               torch.tensor([spread / 100 / 4]))
+    with pytest.raises(ValueError, match='scale_by'):
+        box_uncertainty(refined, candidate, scale_by='box')
+
+
 def _run(pipeline, img, boxes):
     from mmdet.structures.bbox import HorizontalBoxes
     results = dict(img=img.copy(), img_shape=img.shape[:2], ori_shape=img.shape[:2],

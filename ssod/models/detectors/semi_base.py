@@ -21,7 +21,9 @@ do not, so a confident teacher's "nothing here" is used as background evidence.
 
 The weights ``sup_weight`` and ``unsup_weight`` are plain float attributes, initialised from
 ``semi_train_cfg`` (and then removed from it); the ``Weighter`` hook sets ``unsup_weight`` before each
-iteration. The attribute is what ``loss`` reads.
+iteration. The attribute is what ``loss`` reads. An ``unsup_weight`` of exactly 0 skips the unlabeled
+branch (no teacher pass, zero ``unsup_*`` losses): the same model and data then train as a supervised
+run with an EMA teacher, the control of a semi-supervised run.
 
 Prediction (``predict``, ``_forward``, ``extract_feat``) uses the model named by
 ``semi_test_cfg['predict_on']`` ('teacher' or 'student'); any other value is an error, at build time and
@@ -67,7 +69,16 @@ DEFAULT_SEMI_TRAIN_CFG = dict(
     reg_pseudo_thr=0.02,  # R-CNN regression gts: jitter uncertainty < thr
     jitter_times=10,  # jittered copies per candidate box
     jitter_scale=0.06,  # jitter std as a fraction of box w/h
+    # whose w/h divides the jitter spread: 'refined_mean' (the reference code's) or 'candidate'
+    uncertainty_scale='refined_mean',
     teacher_rois_per_pass=2048,  # RoIs per teacher box-head forward (memory bound; same results)
+    # Ignore regions (SoftTeacher; None = off, the paper's behaviour): teacher detections with
+    # ignore_score_thr < score <= a stage's pseudo-label threshold are ignore regions for that stage's
+    # student assigner (RPN: rpn_pseudo_thr, R-CNN: cls_pseudo_thr). Anchors/proposals covered by one
+    # (intersection over their own area > ignore_iof_thr) are neither foreground nor background, so an
+    # object the teacher is unsure of is not taught as background.
+    ignore_score_thr=None,
+    ignore_iof_thr=0.5,
 )
 DEFAULT_SEMI_TEST_CFG = dict(predict_on='teacher')
 
@@ -176,7 +187,7 @@ class SemiBaseDetector(BaseDetector):
         if self._branch_size(samples, SUP):
             sup = self.student.loss(inputs[SUP], samples[SUP])
             self._remember_loss_template(sup)
-        if num_student:
+        if num_student and self.unsup_weight != 0:  # weight 0: the unlabeled images are not used
             unsup = self.unsup_losses(inputs[UNSUP_TEACHER], samples[UNSUP_TEACHER],
                                       inputs[UNSUP_STUDENT], samples[UNSUP_STUDENT])
             self._remember_loss_template(unsup)

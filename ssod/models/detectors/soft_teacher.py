@@ -12,7 +12,8 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    Gaussian offsets of ``jitter_scale`` (0.06) x (w, h, w, h); *all* jittered boxes of the batch go
    through the teacher's R-CNN box head in **one** batched pass; each copy is refined with the deltas of
    the candidate's class; the regression uncertainty is the std of the refined coordinates divided by
-   the box w/h, averaged over the 4 coordinates (:func:`~ssod.models.pseudo_labels.box_uncertainty`).
+   the w/h of their mean box (as the reference code; ``uncertainty_scale='candidate'`` divides by the
+   candidate's), averaged over the 4 coordinates (:func:`~ssod.models.pseudo_labels.box_uncertainty`).
    The candidates themselves are kept (not replaced by the refined mean), as in the reference.
    The uncertainty is first read in step 5, so that box-head pass is done there, fused with the
    teacher's scoring of the background RoIs: the teacher's R-CNN runs **twice** per unlabeled batch
@@ -60,6 +61,7 @@ Other reference behaviours kept or fixed: no ``KeyError 'loss_cls'`` when no RoI
 graph-connected loss instead); the teacher runs in eval mode (mmdet's SoftTeacher leaves it in train
 mode); the RPN key renaming does not mutate a dict while iterating it.
 """
+import contextlib
 import copy
 from typing import List, Optional, Sequence, Tuple
 
@@ -94,32 +96,92 @@ class SoftTeacher(SemiBaseDetector):
                      student_inputs: Tensor, student_samples: SampleList) -> dict:
         """Unweighted, unprefixed losses ``loss_rpn_cls, loss_rpn_bbox, loss_cls, acc, loss_bbox``."""
         with torch.no_grad():
-            teacher_feats, candidates = self.teacher_candidates(teacher_inputs, teacher_samples,
-                                                                with_uncertainty=False)
+            teacher_feats, candidates, uncertain = self.teacher_candidates(
+                teacher_inputs, teacher_samples, with_uncertainty=False, with_ignore_regions=True)
             for instances in candidates:  # lets the student-view pseudo boxes find their candidate
                 instances.candidate_index = torch.arange(len(instances), device=instances.scores.device)
             pseudo = self.pseudo_labels_to_student(candidates, teacher_samples, student_samples)
+            uncertain = self.pseudo_labels_to_student(uncertain, teacher_samples, student_samples)
         feats = self.student.extract_feat(student_inputs)
-        losses, proposals = self.student_rpn_losses(feats, student_samples, pseudo)
-        losses.update(self.student_rcnn_losses(feats, proposals, student_samples, pseudo,
-                                               teacher_feats, teacher_samples, candidates))
+        with self._ignore_regions_enabled():
+            losses, proposals = self.student_rpn_losses(
+                feats, self._with_ignored(student_samples, uncertain, 'rpn'),
+                pseudo)
+            losses.update(self.student_rcnn_losses(
+                feats, proposals,
+                self._with_ignored(student_samples, uncertain, 'cls'),
+                pseudo, teacher_feats, teacher_samples, candidates))
         return losses
 
+    # ------------------------------------------------------------------ ignore regions
+    def _with_ignored(self, samples: SampleList, uncertain: Sequence[InstanceData],
+                      stage: str) -> SampleList:
+        """``samples`` with ``ignored_instances`` = the student-view teacher detections with
+        ``ignore_score_thr < score <= <stage>_pseudo_thr`` (``stage`` 'rpn' or 'cls'); unchanged
+        samples when ignore regions are off. Logs ``ignore_<stage>_per_img``."""
+        if self.semi_train_cfg.ignore_score_thr is None:
+            return samples
+        stage_thr = self.semi_train_cfg[f'{stage}_pseudo_thr']
+        out, regions = [], []
+        for sample, dets in zip(samples, uncertain):
+            sample = sample.clone()
+            region = dets[dets.scores <= stage_thr]
+            sample.ignored_instances = InstanceData(bboxes=region.bboxes, labels=region.labels)
+            out.append(sample)
+            regions.append(region)
+        self._log_counts(f'ignore_{stage}', regions)
+        return out
+
+    @contextlib.contextmanager
+    def _ignore_regions_enabled(self):
+        """Within the block, the student's RPN and R-CNN assigners ignore anchors/proposals covered by
+        an ``ignored_instances`` box (mmdet's ``MaxIoUAssigner.ignore_iof_thr``); their own setting
+        (the supervised branch's) is restored afterwards."""
+        if self.semi_train_cfg.ignore_score_thr is None:
+            yield
+            return
+        assigners = [self.student.rpn_head.assigner, self.student.roi_head.bbox_assigner]
+        for assigner in assigners:
+            if not hasattr(assigner, 'ignore_iof_thr'):
+                raise TypeError(f'ignore_score_thr needs assigners with ignore regions (MaxIoUAssigner); '
+                                f'the student has {type(assigner).__name__}')
+        saved = [(a.ignore_iof_thr, a.ignore_wrt_candidates) for a in assigners]
+        try:
+            for assigner in assigners:
+                assigner.ignore_iof_thr = float(self.semi_train_cfg.ignore_iof_thr)
+                assigner.ignore_wrt_candidates = True
+            yield
+        finally:
+            for assigner, (thr, wrt) in zip(assigners, saved):
+                assigner.ignore_iof_thr, assigner.ignore_wrt_candidates = thr, wrt
+
     @torch.no_grad()
-    def teacher_candidates(self, inputs: Tensor, samples: SampleList, with_uncertainty: bool = True
-                           ) -> Tuple[Tuple[Tensor], List[InstanceData]]:
+    def teacher_candidates(self, inputs: Tensor, samples: SampleList, with_uncertainty: bool = True,
+                           with_ignore_regions: bool = False) -> tuple:
         """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
         ``bboxes, scores, labels`` and, if ``with_uncertainty``, ``reg_uncertainty`` (training computes
-        it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`)."""
+        it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`).
+
+        ``with_ignore_regions``: a third item, per image the detections with ``score >
+        ignore_score_thr`` (the candidates when ignore regions are off), from which each stage takes
+        its ignore regions."""
         cfg = self.semi_train_cfg
-        feats, detections = self.teacher_detections(inputs, samples,
-                                                     score_thr=cfg.pseudo_label_initial_score_thr)
-        candidates = []
+        detection_thr = cfg.pseudo_label_initial_score_thr
+        if cfg.ignore_score_thr is not None:
+            detection_thr = min(detection_thr, cfg.ignore_score_thr)
+        feats, detections = self.teacher_detections(inputs, samples, score_thr=detection_thr)
+        candidates, uncertain = [], []
         for det in detections:
             keep = score_and_size_keep_mask(det.bboxes, det.scores,
                                             cfg.pseudo_label_initial_score_thr, cfg.min_pseudo_bbox_wh)
             candidates.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
                                            labels=det.labels[keep]))
+            if cfg.ignore_score_thr is not None:
+                keep = score_and_size_keep_mask(det.bboxes, det.scores, cfg.ignore_score_thr,
+                                                cfg.min_pseudo_bbox_wh)
+            uncertain.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
+                                          labels=det.labels[keep]))
+
         self._log_counts('initial', candidates)
         _log_mean('score_mean', [c.scores for c in candidates])
         if with_uncertainty:
@@ -127,7 +189,7 @@ class SoftTeacher(SemiBaseDetector):
             self.set_uncertainty(candidates, jittered,
                                  self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
                                                          samples))
-        return feats, candidates
+        return (feats, candidates, uncertain) if with_ignore_regions else (feats, candidates)
 
     @torch.no_grad()
     def teacher_detections(self, inputs: Tensor, samples: SampleList,
@@ -207,7 +269,8 @@ class SoftTeacher(SemiBaseDetector):
         for c, j, sample, roi_i, delta_i in zip(candidates, jittered, samples,
                                                 rois.split(counts), deltas.split(counts)):
             refined = bbox_head.bbox_coder.decode(roi_i[:, 1:], delta_i, max_shape=sample.img_shape)
-            uncertainties.append(box_uncertainty(refined.reshape(j.shape), c.bboxes))
+            uncertainties.append(box_uncertainty(refined.reshape(j.shape), c.bboxes,
+                                                 scale_by=self.semi_train_cfg.uncertainty_scale))
         return uncertainties
 
     # ------------------------------------------------------------------ student side

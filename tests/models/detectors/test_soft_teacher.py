@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmdet.models.losses import CrossEntropyLoss
+from mmdet.structures.bbox import bbox_overlaps
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
@@ -320,3 +321,72 @@ def test_teacher_nms_skips_scores_below_the_initial_threshold_without_changing_t
         assert torch.equal(got.scores[order_got], want.scores[order_want])
         assert torch.equal(got.bboxes[order_got], want.bboxes[order_want])
         assert torch.equal(got.labels[order_got], want.labels[order_want])
+
+
+def _record_assignments(assigner, store):
+    original = assigner.assign
+
+    def assign(pred_instances, gt_instances, gt_instances_ignore=None, **kwargs):
+        result = original(pred_instances, gt_instances, gt_instances_ignore, **kwargs)
+        store.append((pred_instances.priors.clone(), gt_instances_ignore, result.gt_inds.clone(),
+                      assigner.ignore_iof_thr))
+        return result
+    assigner.assign = assign
+
+
+@pytest.mark.parametrize('ignore_score_thr', [None, 0.1])
+def test_ignore_regions_keep_uncertain_teacher_boxes_out_of_the_background(monkeypatch, ignore_score_thr):
+    """A teacher box scored 0.3 (below the 0.9 thresholds, above ignore_score_thr 0.1) is an ignore
+    region for the student's RPN and R-CNN assigners: anchors/proposals inside it are assigned -1
+    (ignored) instead of 0 (background). Off (None): they are background, the paper's behaviour."""
+    torch.manual_seed(0)
+    model = build_semi(ignore_score_thr=ignore_score_thr, unsup_weight=1.0)
+    confident, uncertain = [2., 2., 14., 14.], [18., 18., 63., 63.]
+
+    def detections(inputs, samples, score_thr=None):
+        detections.thr = score_thr
+        feats = model.teacher.extract_feat(inputs)
+        return feats, [fake_detections([confident, uncertain], [0.95, 0.3], [0, 0]) for _ in samples]
+    monkeypatch.setattr(model, 'teacher_detections', detections)
+    rpn_calls, rcnn_calls = [], []
+    _record_assignments(model.student.rpn_head.assigner, rpn_calls)
+    _record_assignments(model.student.roi_head.bbox_assigner, rcnn_calls)
+    inputs, samples = multi_batch(num_sup=0, num_unsup=1, student_flip=False)
+    model.loss(inputs, samples)
+
+    assert detections.thr == (0.5 if ignore_score_thr is None else 0.1)
+    for calls in (rpn_calls, rcnn_calls):
+        priors, ignored, gt_inds, iof_thr = calls[-1]
+        # mostly inside the uncertain box, far from the confident one
+        inside = ((bbox_overlaps(priors, torch.tensor([uncertain]), mode='iof')[:, 0] > 0.5)
+                  & (bbox_overlaps(priors, torch.tensor([confident]))[:, 0] < 0.1))
+        assert inside.sum() > 0
+        if ignore_score_thr is None:
+            assert iof_thr == -1 and (ignored is None or len(ignored) == 0)
+            assert (gt_inds[inside] == 0).all()  # taught as background
+        else:
+            assert iof_thr == 0.5
+            assert ignored.bboxes.tolist() == [uncertain]
+            assert (gt_inds[inside] == -1).all()  # neither foreground nor background
+    # the supervised branch's setting is back after the unlabeled batch
+    assert model.student.rpn_head.assigner.ignore_iof_thr == -1
+    assert model.student.roi_head.bbox_assigner.ignore_iof_thr == -1
+
+
+def test_zero_unsup_weight_skips_the_unlabeled_branch(monkeypatch):
+    """unsup_weight 0 (the control run): the teacher never runs, unsup_* losses are zeros with the
+    usual keys, and the supervised losses are those of a run without unlabeled images."""
+    model = build_semi(unsup_weight=0.0)
+    calls = []
+    monkeypatch.setattr(model, 'unsup_losses', lambda *a: calls.append(a))
+    inputs, samples = multi_batch(num_sup=1, num_unsup=2)
+    torch.manual_seed(3)
+    losses = model.loss(inputs, samples)
+    assert calls == []
+    unsup = {k: v for k, v in losses.items() if k.startswith('unsup_')}
+    assert set(unsup) == {k for k in KEYS if k.startswith('unsup_')}
+    assert as_float(total(unsup)) == 0.0
+    sup_only_inputs, sup_only_samples = multi_batch(num_sup=1, num_unsup=0)
+    torch.manual_seed(3)
+    reference = model.loss(sup_only_inputs, sup_only_samples)
+    assert as_float(losses['sup_loss_cls']) == as_float(reference['sup_loss_cls'])
