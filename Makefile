@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 PYTHON ?= $(if $(SSOD_PYTHON),$(SSOD_PYTHON),$(if $(VIRTUAL_ENV),$(VIRTUAL_ENV)/bin/python,$(CURDIR)/.venv/bin/python))
 PYTEST_ARGS ?=
-DEMO_CONFIG ?= configs/soft_teacher/soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py
+DEMO_SEED ?= 0
 DEMO_WORK_DIR ?= work_dirs/demo
 
 .PHONY: setup test demo data
@@ -25,4 +25,4 @@ data: setup
 
 demo: setup
 	$(PYTHON) tools/data/prepare_tree_crowns.py --out data/tree_crowns
-	$(PYTHON) tools/demo.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK_DIR)
+	$(PYTHON) tools/demo.py --seed $(DEMO_SEED) --work-dir $(DEMO_WORK_DIR)/seed$(DEMO_SEED)

@@ -1,87 +1,57 @@
-"""Train the demo config, evaluate it on the val split and print the mAP (what `make demo` runs).
+"""What `make demo` runs: a supervised burn-in on the labeled tree-crown tiles, then Soft Teacher and its
+supervised control from the same checkpoint; prints the control's, the teacher's and the student's val mAP.
 
-    python tools/demo.py [CONFIG] [--work-dir DIR] [--cfg-options key=value ...]
+    python tools/demo.py [--work-dir DIR] [--seed N] [--cfg-options key=value ...]
 
-Uses the GPU when one is visible, otherwise the CPU. The data must exist first
-(`python tools/data/prepare_tree_crowns.py --out data/tree_crowns`).
+The data must exist first (`python tools/data/prepare_tree_crowns.py --out data/tree_crowns`). Uses the GPU
+when one is visible. Phases already finished in the work dir are not trained again.
 """
 import argparse
 import sys
 import time
 
 from mmengine.config import Config, DictAction
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
-import ssod  # noqa: F401
+from ssod.experiments.demo import run_demo
 from ssod.utils.data_checks import missing_data_paths
 
-DEFAULT_CONFIG = 'configs/soft_teacher/soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'
+BURN_IN = 'configs/demo/faster_rcnn_lite0_tree_crowns_burn_in.py'
+SEMI = 'configs/demo/soft_teacher_lite0_tree_crowns.py'
+CONTROL = 'configs/demo/soft_teacher_lite0_tree_crowns_control.py'
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', nargs='?', default=DEFAULT_CONFIG)
+    parser.add_argument('--burn-in-config', default=BURN_IN)
+    parser.add_argument('--semi-config', default=SEMI)
+    parser.add_argument('--control-config', default=CONTROL)
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='merged into all three configs')
     return parser.parse_args(argv)
 
 
-class KeepLastMetrics(Hook):
-    """Remembers the metrics of the last validation, so the final one need not be run twice."""
-    priority = 'LOWEST'
-
-    def __init__(self):
-        self.metrics = None
-
-    def after_val_epoch(self, runner, metrics=None):
-        self.metrics = metrics
-
-
-def check_data(cfg: Config) -> None:
-    """Stop with the command that makes the data when a file or folder of the demo data is missing."""
-    missing = missing_data_paths(cfg, phases=('train', 'val'))
-    if missing:
-        sys.exit('error: the demo data is missing:\n  ' + '\n  '.join(missing) + '\nMake it first: '
-                 'python tools/data/prepare_tree_crowns.py --out data/tree_crowns')
-
-
-def map_lines(metrics: dict) -> list:
-    """One line per evaluated model: a plain detector's ``coco/...`` keys, or the ``teacher/coco/...``
-    and ``student/coco/...`` keys of a semi-supervised detector validated by ``SemiValLoop``."""
-    prefixes = [p for p in ('teacher/', 'student/') if f'{p}coco/bbox_mAP' in metrics] or ['']
-    lines = []
-    for prefix in prefixes:
-        label = f'val bbox mAP ({prefix[:-1]})' if prefix else 'val bbox mAP'
-        lines.append(f'{label}: {metrics[prefix + "coco/bbox_mAP"]:.3f}   '
-                     f'mAP@0.5: {metrics[prefix + "coco/bbox_mAP_50"]:.3f}   '
-                     f'mAP@0.75: {metrics[prefix + "coco/bbox_mAP_75"]:.3f}')
-    return lines
-
-
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    semi = Config.fromfile(args.semi_config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir
-    check_data(cfg)
+        semi.merge_from_dict(args.cfg_options)
+    missing = missing_data_paths(semi, phases=('train', 'val'))
+    if missing:
+        print('error: the demo data is missing:\n  ' + '\n  '.join(missing) + '\nMake it first: '
+              'python tools/data/prepare_tree_crowns.py --out data/tree_crowns', file=sys.stderr)
+        return 1
     start = time.time()
-    runner = Runner.from_cfg(cfg)
-    last_metrics = KeepLastMetrics()
-    runner.register_hook(last_metrics)
-    runner.train()  # the iteration-based loop always validates after its last iteration
-    metrics = last_metrics.metrics
-    minutes = (time.time() - start) / 60
-    print('=' * 72)
-    print(f'demo config : {args.config}')
-    print(f'iterations  : {cfg.train_cfg.max_iters}  (training + evaluation: {minutes:.1f} min)')
-    for line in map_lines(metrics):
+    result = run_demo(args.burn_in_config, args.semi_config, args.control_config, args.work_dir,
+                      seed=args.seed, cfg_options=args.cfg_options)
+    print('=' * 96)
+    for line in result.report():
         print(line)
-    print(f'work dir    : {args.work_dir}')
-    print('=' * 72)
-    return metrics
+    print(f'seed {args.seed}; work dir {args.work_dir}; {(time.time() - start) / 60:.1f} min')
+    print('=' * 96)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The demo config trains, validates, checkpoints and resumes through tools/train.py and tools/demo.py,
+"""The supervised tree-crown config trains, validates, checkpoints and resumes through tools/train.py,
 here on a small synthetic data set so that it runs in seconds on a CPU."""
 import glob
 import json
@@ -10,7 +10,6 @@ import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import demo  # noqa: E402
 import train  # noqa: E402
 
 DEMO_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
@@ -61,28 +60,3 @@ def test_train_then_resume_continues_from_the_checkpoint(synthetic_data, tmp_pat
     learning_rates = [record['lr'] for record in records if 'lr' in record]
     assert len(learning_rates) == 4
     assert learning_rates == sorted(learning_rates) and len(set(learning_rates)) == 4
-
-
-def test_demo_prints_the_map(synthetic_data, tmp_path, capsys):
-    metrics = demo.main([DEMO_CONFIG, '--work-dir', str(tmp_path / 'demo'), '--cfg-options',
-                         *synthetic_overrides(synthetic_data, max_iters=2)])
-    out = capsys.readouterr().out
-    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
-    assert f"val bbox mAP: {metrics['coco/bbox_mAP']:.3f}" in out
-
-
-def test_demo_without_data_says_how_to_make_it(tmp_path):
-    with pytest.raises(SystemExit, match='prepare_tree_crowns.py'):
-        demo.main([DEMO_CONFIG, '--work-dir', str(tmp_path / 'demo'), '--cfg-options',
-                   f'train_dataloader.dataset.data_root={tmp_path}/nowhere/'])
-
-
-def test_map_lines_name_the_teacher_and_the_student():
-    semi = {f'{model}/coco/bbox_mAP{suffix}': value
-            for model, base in (('teacher', 0.25), ('student', 0.125))
-            for suffix, value in (('', base), ('_50', base * 2), ('_75', base / 2))}
-    assert demo.map_lines(semi) == [
-        'val bbox mAP (teacher): 0.250   mAP@0.5: 0.500   mAP@0.75: 0.125',
-        'val bbox mAP (student): 0.125   mAP@0.5: 0.250   mAP@0.75: 0.062']
-    plain = {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.75, 'coco/bbox_mAP_75': 0.25}
-    assert demo.map_lines(plain) == ['val bbox mAP: 0.500   mAP@0.5: 0.750   mAP@0.75: 0.250']
