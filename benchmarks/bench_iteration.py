@@ -5,7 +5,7 @@ synthetic.py: the tiny from-scratch Faster R-CNN, 3 classes), one as ``type='sso
 ``type='mmdet.SoftTeacher'``; ``semi_train_cfg`` uses the same key names in both (mmdet's names:
 freeze_teacher, sup_weight, unsup_weight, pseudo_label_initial_score_thr, rpn_pseudo_thr, cls_pseudo_thr,
 reg_pseudo_thr, jitter_times, jitter_scale, min_pseudo_bbox_wh). ssod's model gets mmdet's initial
-weights (teacher = student, as MeanTeacherHook does at the start of a run), so both start equal.
+weights (teacher = student, as EMATeacherHook does at the start of a run), so both start equal.
 
 Data: a synthetic shapes set of ``--image-size`` px is generated in a temporary directory and pushed
 ONCE through the semi-supervised pipelines of configs/_base_/datasets/semi_synthetic.py (labeled ->
@@ -179,7 +179,7 @@ def build_model(implementation, args, state_dict=None):
                            f'{type(model).__name__}')
     model.init_weights()
     if state_dict is None and args.load_from:
-        from ssod.checkpoint_safety import load_local_checkpoint
+        from ssod.compat.checkpoint_safety import load_local_checkpoint
         detector_state = load_local_checkpoint(args.load_from, map_location='cpu')['state_dict']
         if any(key.startswith('teacher.') for key in detector_state):  # a semi checkpoint: its teacher
             detector_state = {key[len('teacher.'):]: value for key, value in detector_state.items()

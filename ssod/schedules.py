@@ -1,7 +1,7 @@
 """Schedules: a scalar as a pure function of the training iteration.
 
 One abstraction serves every scheduled quantity in ssod: the unsupervised loss weight (``Weighter``
-hook), the EMA momentum of the teacher (``MeanTeacherHook``) and the labeled fraction of the batch
+hook), the EMA momentum of the teacher (``EMATeacherHook``) and the labeled fraction of the batch
 (sampler). A schedule holds no state, so there is nothing to save in a checkpoint and a resumed run
 gets exactly the values it would have had without the interruption.
 

@@ -13,7 +13,7 @@ from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
 import ssod  # noqa: F401
-from ssod.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
+from ssod.compat.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))

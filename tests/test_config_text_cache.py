@@ -3,13 +3,13 @@ from mmengine.config import Config
 from mmengine.config import config as mmengine_config_module
 
 import ssod  # noqa: F401
-from ssod.config_text_cache import cached
+from ssod.compat.config_text_cache import cached
 
 
 def test_importing_ssod_installs_the_cache_once():
     installed = mmengine_config_module.FormatCode
     assert hasattr(installed, 'cache')
-    ssod.config_text_cache.install()
+    ssod.compat.config_text_cache.install()
     assert mmengine_config_module.FormatCode is installed
 
 

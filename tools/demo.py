@@ -12,8 +12,8 @@ import time
 
 from mmengine.config import Config, DictAction
 
+from ssod.apis.data_checks import missing_data_paths
 from ssod.experiments.demo import run_demo
-from ssod.utils.data_checks import missing_data_paths
 
 BURN_IN = 'configs/demo/faster_rcnn_lite0_tree_crowns_burn_in.py'
 SEMI = 'configs/demo/soft_teacher_lite0_tree_crowns.py'

@@ -12,22 +12,19 @@
 * ``--show-dir``: a picture of the detections for every test image (mmdet's ``DetVisualizationHook``);
   a relative DIR is taken inside ``<work dir>/<timestamp>/``; with ``both``, sub-folders per model.
 * ``{fold}`` / ``{percent}`` in the config are filled in after ``--cfg-options`` (see
-  ssod/utils/split_placeholders.py), and the test data is checked before anything is built.
+  ssod/apis/split_placeholders.py), and the test data is checked before anything is built
+  (:func:`ssod.apis.evaluate.evaluation_config`).
 
 Distributed: ``tools/dist_test.sh`` / ``tools/slurm_test.sh`` call this with ``--launcher``.
 """
 import argparse
-import os.path as osp
 import sys
 
-from mmengine.config import Config
-
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
-from ssod.utils.cli import add_common_arguments, build_runner, export_local_rank, load_config
-from ssod.utils.config_checks import ConfigError
-from ssod.utils.data_checks import preflight_check
-
-MODEL_CHOICES = ('teacher', 'student', 'both')
+from ssod.apis.config_checks import ConfigError
+from ssod.apis.distributed import LauncherError
+from ssod.apis.evaluate import MODEL_CHOICES, evaluation_config
+from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
 
 
 def parse_args(argv=None):
@@ -44,67 +41,15 @@ def parse_args(argv=None):
     return export_local_rank(parser.parse_args(argv))
 
 
-def is_teacher_student_config(cfg: Config) -> bool:
-    """Semi-supervised detectors wrap a detector config (``model.detector``)."""
-    return isinstance(cfg.get('model'), dict) and 'detector' in cfg.model
-
-
-def select_models(cfg: Config, choice) -> None:
-    """Replace the test loop by ``SemiTestLoop`` over the chosen model(s)."""
-    if not is_teacher_student_config(cfg):
-        if choice is not None:
-            raise ConfigError(f'--model {choice} needs a teacher-student config (model.detector); '
-                              f'{cfg.model.get("type")} is a plain detector: leave --model out.')
-        return
-    if choice is None:
-        choice = (cfg.model.get('semi_test_cfg') or {}).get('predict_on', 'teacher')
-    models = ['teacher', 'student'] if choice == 'both' else [choice]
-    test_cfg = dict(cfg.get('test_cfg') or {})
-    test_cfg.pop('type', None)
-    test_cfg.pop('models', None)
-    cfg.test_cfg = dict(type='SemiTestLoop', models=models, **test_cfg)
-
-
-def add_dump(cfg: Config, out: str) -> None:
-    if not out.endswith(('.pkl', '.pickle')):
-        raise ConfigError(f'--out {out}: the results file must end in .pkl or .pickle')
-    evaluators = cfg.test_evaluator
-    evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
-    evaluators.append(dict(type='DumpDetResults', out_file_path=out))
-    cfg.test_evaluator = evaluators
-
-
-def enable_pictures(cfg: Config, show_dir: str) -> None:
-    hooks = cfg.get('default_hooks') or {}
-    if 'visualization' not in hooks:
-        raise ConfigError('--show-dir needs default_hooks.visualization (DetVisualizationHook) in the '
-                          'config; this config has none.')
-    hooks.visualization.update(draw=True, test_out_dir=show_dir, interval=1)
-
-
-def build_config(args) -> Config:
-    if osp.isfile(args.config) and not osp.isfile(args.checkpoint):
-        raise ConfigError(f'checkpoint {args.checkpoint} does not exist')
-    cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
-    cfg.load_from = args.checkpoint
-    cfg.resume = False
-    select_models(cfg, args.model)
-    if args.out is not None:
-        add_dump(cfg, args.out)
-    if args.show_dir is not None:
-        enable_pictures(cfg, args.show_dir)
-    preflight_check(cfg, phases=('test', ))
-    return cfg
-
-
 def main(argv=None) -> dict:
     """Run the evaluation; returns the metrics (keys ``teacher/...`` / ``student/...`` for semi models)."""
     args = parse_args(argv)
     try:
-        cfg = build_config(args)
-    except ConfigError as error:
+        cfg = evaluation_config(args.config, args.checkpoint, args.launcher, args.cfg_options,
+                                args.work_dir, model=args.model, out=args.out, show_dir=args.show_dir)
+        runner = build_runner(cfg, args.launcher)
+    except (ConfigError, LauncherError) as error:
         sys.exit(f'error: {error}')
-    runner = build_runner(cfg, args.launcher)
     return runner.test()
 
 

@@ -4,17 +4,17 @@
                                  [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
 
 Distributed: ``tools/dist_train.sh`` (torchrun) and ``tools/slurm_train.sh`` (srun) call this with
-``--launcher pytorch`` / ``--launcher slurm``.
+``--launcher pytorch`` / ``--launcher slurm``. The config is built and checked by
+:func:`ssod.apis.train.training_config`; an unusable config or launch exits with ``error: ...``.
 """
 import argparse
 import sys
 
-from mmengine.config import Config
-
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
-from ssod.utils.cli import add_common_arguments, build_runner, export_local_rank, load_config
-from ssod.utils.config_checks import ConfigError, apply_common_options
-from ssod.utils.data_checks import preflight_check
+from ssod.apis.config_checks import ConfigError
+from ssod.apis.distributed import LauncherError
+from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
+from ssod.apis.train import training_config
 
 
 def parse_args(argv=None):
@@ -33,33 +33,14 @@ def parse_args(argv=None):
     return export_local_rank(parser.parse_args(argv))
 
 
-def build_config(args) -> Config:
-    cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir,
-                      work_dir_per_fold=True)
-    apply_common_options(cfg, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-    return cfg
-
-
-def preflight_phases(cfg) -> tuple:
-    """The dataloaders a training run reads: train, and val when validation is configured."""
-    return ('train', 'val') if cfg.get('val_cfg') and cfg.get('val_dataloader') else ('train', )
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
-        cfg = build_config(args)
-        # Mismatched classes or missing data files fail here, before any model or worker is built.
-        preflight_check(cfg, phases=preflight_phases(cfg))
-    except ConfigError as error:
+        cfg = training_config(args.config, args.launcher, args.cfg_options, args.work_dir,
+                              resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
+        runner = build_runner(cfg, args.launcher)
+    except (ConfigError, LauncherError) as error:
         sys.exit(f'error: {error}')
-    runner = build_runner(cfg, args.launcher)
     runner.train()
 
 

@@ -43,7 +43,7 @@ optim_wrapper = dict(
 auto_scale_lr = dict(base_batch_size=batch_size)
 
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=dict(type='step', steps=[burn_in], vals=[0.99, 0.995])),
+    dict(type='EMATeacherHook', teacher_momentum=dict(type='step', steps=[burn_in], vals=[0.99, 0.995])),
     dict(type='Weighter', name='unsup_weight',
          schedule=dict(type='sigmoid_rampup', begin=burn_in, end=max_iters,
                        start_value=0.0, end_value=4.0)),

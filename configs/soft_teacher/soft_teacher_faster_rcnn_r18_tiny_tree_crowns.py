@@ -20,7 +20,7 @@
 # iterations): teacher mAP 0.028 with 0.9 / 4.0, 0.044 with 0.7 / 2.0; the supervised config with the
 # same iterations 0.060 (see README, "The demo").
 # The labeled fraction is a schedule of GroupSemiBalanceSampler (exact per batch), the loss weight a
-# Weighter hook, the momentum a schedule of MeanTeacherHook: all pure functions of the iteration.
+# Weighter hook, the momentum a schedule of EMATeacherHook: all pure functions of the iteration.
 # Validation (SemiValLoop) evaluates the teacher and the student once, at the end: keys teacher/coco/...
 # and student/coco/...; the log also carries the pseudo-labels' precision/recall against the unlabeled
 # tiles' hidden ground truth (train/pseudo/precision_*, recall_*; see configs/_base_/datasets/
@@ -75,7 +75,7 @@ auto_scale_lr = dict(base_batch_size=batch_size)
 
 custom_hooks = [
     # momentum = weight of the TEACHER (ssod convention; mmdet's hook takes the student's weight).
-    dict(type='MeanTeacherHook', momentum=dict(type='step', steps=[burn_in], vals=[0.99, 0.995])),
+    dict(type='EMATeacherHook', teacher_momentum=dict(type='step', steps=[burn_in], vals=[0.99, 0.995])),
     # sigmoid_rampup: exp(-5) * 2.0 = 0.013 up to burn_in (no unlabeled images then), 2.0 from
     # burn_in + 100 on.
     dict(type='Weighter', name='unsup_weight',

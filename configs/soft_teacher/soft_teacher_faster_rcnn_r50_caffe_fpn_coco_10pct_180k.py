@@ -26,8 +26,8 @@ train_cfg = dict(type='SemiIterBasedTrainLoop', max_iters=max_iters, val_interva
 val_cfg = dict(type='SemiValLoop')  # teacher/coco/... and student/coco/... every val_interval
 
 # Teacher = EMA of the student with the SoftTeacher warm-up m = min(0.999, t / (t + 1)) (m is the
-# teacher's weight, see ssod/engine/hooks/mean_teacher.py).
-custom_hooks = [dict(type='MeanTeacherHook', momentum='softteacher_warmup')]
+# teacher's weight, see ssod/engine/hooks/ema_teacher.py).
+custom_hooks = [dict(type='EMATeacherHook', teacher_momentum='softteacher_warmup')]
 
 default_hooks = dict(
     checkpoint=dict(interval=val_interval, max_keep_ckpts=3, save_best='teacher/coco/bbox_mAP',

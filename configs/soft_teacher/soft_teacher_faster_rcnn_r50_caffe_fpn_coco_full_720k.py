@@ -17,7 +17,7 @@ train_dataloader = dict(sampler=dict(max_iters=max_iters))
 train_cfg = dict(type='SemiIterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
 val_cfg = dict(type='SemiValLoop')
 
-custom_hooks = [dict(type='MeanTeacherHook', momentum='softteacher_warmup')]
+custom_hooks = [dict(type='EMATeacherHook', teacher_momentum='softteacher_warmup')]
 
 default_hooks = dict(
     checkpoint=dict(interval=val_interval, max_keep_ckpts=3, save_best='teacher/coco/bbox_mAP',

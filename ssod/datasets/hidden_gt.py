@@ -5,7 +5,7 @@ boxes are known but must never train the model. They are only used to measure ho
 pseudo-labels are (:mod:`ssod.evaluation.online_pseudo_quality`). The boxes come from either
 
 * the separate file written beside ``unlabeled.json`` (``unlabeled-hidden-gt.json``, see
-  :func:`ssod.datasets.coco_files.write_semi_split`), or
+  :func:`ssod.data.coco_files.write_semi_split`), or
 * the original annotation file the unlabeled split was cut from (e.g. ``instances_train2017.json``
   for the COCO partial benchmarks): it may hold more images than the unlabeled set; only the
   unlabeled images' boxes are taken.

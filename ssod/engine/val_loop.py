@@ -40,23 +40,18 @@ from typing import Dict, Iterator, List, Sequence, Union
 
 from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.runner.loops import TestLoop, ValLoop, _parse_losses
 from torch.utils.data import DataLoader
 
 from ssod.registry import LOOPS
+from .hooks.model_access import unwrap_model
 
 MODEL_NAMES = ('teacher', 'student')
 
 
-def unwrap(model):
-    """The model inside a DDP / FSDP wrapper (the model itself otherwise)."""
-    return model.module if is_model_wrapper(model) else model
-
-
 def is_teacher_student(model) -> bool:
     """True for a model with a teacher, a student and ``semi_test_cfg['predict_on']``."""
-    model = unwrap(model)
+    model = unwrap_model(model)
     cfg = getattr(model, 'semi_test_cfg', None)
     return (hasattr(model, 'teacher') and hasattr(model, 'student') and cfg is not None
             and 'predict_on' in cfg)
@@ -67,7 +62,7 @@ def predicting_with(model, name: str) -> Iterator[None]:
     """Set ``semi_test_cfg['predict_on'] = name`` inside the block; restore the old value after it."""
     if name not in MODEL_NAMES:
         raise ValueError(f'cannot predict with {name!r}; choose from {MODEL_NAMES}')
-    cfg = unwrap(model).semi_test_cfg
+    cfg = unwrap_model(model).semi_test_cfg
     previous = cfg['predict_on']
     cfg['predict_on'] = name
     try:

@@ -1,13 +1,16 @@
 """Online pseudo-label quality: precision / recall of the teacher's pseudo boxes against hidden GT.
 
 Called by the semi-supervised detectors once per unlabeled batch, with the teacher's candidates in the
-**teacher (weak) view** frame. The hidden ground truth travels in the teacher samples' metainfo in the
+**teacher (weak) view** frame. The detectors do not import it: ``SemiBaseDetector(pseudo_quality=...)``
+builds it from the ``TASK_UTILS`` registry (default ``dict(type='PseudoLabelQualityLogger')``), so
+``ssod.models`` does not depend on ``ssod.evaluation``. The hidden ground truth travels in the teacher samples' metainfo in the
 original image frame (``hidden_gt_bboxes`` / ``hidden_gt_labels``, see :mod:`ssod.datasets.hidden_gt`);
 it is projected here into the teacher view with that view's recorded ``homography_matrix`` (clipped to
 ``img_shape``, boxes that left the view dropped), so predictions and truth are compared in one frame.
 The weak view only rescales and flips, so this projection is exact.
 
-Filter stages (each one a subset of the previous), matching the filters of the detectors:
+Filter stages (each one a subset of the previous), decided by the detectors' own function
+:func:`ssod.models.pseudo_labels.stage_masks`:
 
 * ``initial``: every candidate the detector keeps before thresholding with ``cls_pseudo_thr``
   (SoftTeacher: ``score > pseudo_label_initial_score_thr``; SemiBaseDetector: all teacher detections);
@@ -32,7 +35,7 @@ scalars go to the message hub (text log and every visualisation backend, e.g. Te
 
 Without hidden GT in the batch the precision/recall keys are simply absent; one info line says so.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +44,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ssod.datasets.hidden_gt import HIDDEN_GT_BBOXES, HIDDEN_GT_LABELS
-from ssod.models.pseudo_labels import project_boxes
+from ssod.models.pseudo_labels import project_boxes, stage_masks
+from ssod.registry import TASK_UTILS
 from .pseudo_label_quality import DEFAULT_IOU_THR, MatchCounts, count_matches, sum_counts
 
 PREFIX = 'train/pseudo/'
@@ -68,16 +72,7 @@ def hidden_gt_in_view(sample) -> Optional[InstanceData]:
     return InstanceData(bboxes=boxes[keep], labels=labels[keep])
 
 
-def stage_masks(candidates: InstanceData, semi_train_cfg) -> Dict[str, Tensor]:
-    """Boolean masks of ``candidates`` (one image) for each stage of :data:`STAGES` that applies."""
-    everything = torch.ones_like(candidates.scores, dtype=torch.bool)
-    cls = candidates.scores > semi_train_cfg.cls_pseudo_thr
-    masks = dict(initial=everything, cls=cls)
-    if 'reg_uncertainty' in candidates:
-        masks['reg'] = cls & (candidates.reg_uncertainty < semi_train_cfg.reg_pseudo_thr)
-    return masks
-
-
+@TASK_UTILS.register_module()
 class PseudoLabelQualityLogger:
     """Measures and logs pseudo-label quality of one unlabeled batch per call (see module doc).
 
@@ -99,7 +94,7 @@ class PseudoLabelQualityLogger:
             return
         # One host transfer per image; the matching itself is a few Python-level steps per box.
         candidates = [c.cpu() for c in candidates]
-        masks = [stage_masks(c, semi_train_cfg) for c in candidates]
+        masks = [logged_stages(c, semi_train_cfg) for c in candidates]
         hub = MessageHub.get_current_instance()
         self._log_class_counts(hub, [c.labels[m['cls']] for c, m in zip(candidates, masks)])
         truths = [hidden_gt_in_view(s) for s in samples]
@@ -134,10 +129,8 @@ class PseudoLabelQualityLogger:
             hub.update_scalar(f'{PREFIX}cls_per_img/{label}', count / len(labels))
 
 
-def detector_num_classes(detector) -> Optional[int]:
-    """``num_classes`` of an mmdet detector's box head (two-stage or one-stage), ``None`` if unknown."""
-    roi_head = getattr(detector, 'roi_head', None)
-    head = getattr(roi_head, 'bbox_head', None) if roi_head is not None else None
-    head = head if head is not None else getattr(detector, 'bbox_head', None)
-    num_classes = getattr(head, 'num_classes', None)
-    return int(num_classes) if isinstance(num_classes, int) else None
+def logged_stages(candidates: InstanceData, semi_train_cfg) -> dict:
+    """The masks of :data:`STAGES` (``reg`` only for candidates with ``reg_uncertainty``) of one
+    image's candidates, from :func:`~ssod.models.pseudo_labels.stage_masks`."""
+    masks = stage_masks(candidates.scores, semi_train_cfg, candidates.get('reg_uncertainty', None))
+    return {stage: masks[stage] for stage in STAGES if stage in masks}

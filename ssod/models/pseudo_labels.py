@@ -1,4 +1,4 @@
-"""Pure tensor helpers for pseudo-labels: thresholding, box jitter, jitter uncertainty, view projection.
+"""Pure tensor helpers for pseudo-labels: the filter stages, box jitter, jitter uncertainty, view projection.
 
 Conventions (all functions):
 * boxes are ``(n, 4)`` float tensors ``(x1, y1, x2, y2)`` in **pixels** of one image view;
@@ -10,7 +10,7 @@ Conventions (all functions):
 
 Nothing here touches models or data samples; the detectors in :mod:`ssod.models.detectors` compose them.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,6 +36,49 @@ def score_and_size_keep_mask(boxes: Tensor, scores: Tensor, score_thr: float,
     """``(n,)`` bool: ``score > score_thr`` (strict, as both reference implementations) and the size test
     of :func:`size_keep_mask`."""
     return (scores > score_thr) & size_keep_mask(boxes, min_wh)
+
+
+#: The filters a teacher box passes on its way to a pseudo-label. ``initial``: a candidate (SoftTeacher:
+#: ``score > pseudo_label_initial_score_thr`` and w, h >= ``min_pseudo_bbox_wh``, see
+#: :func:`initial_candidate_mask`; SemiBaseDetector: every teacher detection); ``rpn``: an RPN pseudo
+#: box; ``cls``: an R-CNN classification (SemiBaseDetector: the only) pseudo box; ``reg``: ``cls`` and
+#: certain enough to supervise regression (SoftTeacher). ``rpn`` and ``cls`` are subsets of
+#: ``initial``, ``reg`` of ``cls``.
+PSEUDO_LABEL_STAGES = ('initial', 'rpn', 'cls', 'reg')
+
+
+def initial_candidate_mask(boxes: Tensor, scores: Tensor, semi_train_cfg) -> Tensor:
+    """``(n,)`` bool: the teacher detections that become SoftTeacher candidates, ``score >
+    pseudo_label_initial_score_thr`` and w, h >= ``min_pseudo_bbox_wh`` pixels."""
+    return score_and_size_keep_mask(boxes, scores, semi_train_cfg.pseudo_label_initial_score_thr,
+                                    semi_train_cfg.min_pseudo_bbox_wh)
+
+
+def stage_masks(scores: Tensor, semi_train_cfg, reg_uncertainty: Optional[Tensor] = None,
+                initial: Optional[Tensor] = None) -> Dict[str, Tensor]:
+    """The one definition of the pseudo-label stages (:data:`PSEUDO_LABEL_STAGES`) of one image's boxes.
+
+    Returns ``(n,)`` bool masks: ``initial`` (``initial`` if given, else every box: the caller's boxes
+    are already the candidates), ``rpn`` = initial and ``score > rpn_pseudo_thr``, ``cls`` = initial and
+    ``score > cls_pseudo_thr`` and, only when ``reg_uncertainty`` is given, ``reg`` = cls and
+    ``reg_uncertainty < reg_pseudo_thr``. Thresholds are strict, as in both reference implementations.
+    Used by the detectors during training, by the online quality logger and by the analysis tools.
+    """
+    initial = torch.ones_like(scores, dtype=torch.bool) if initial is None else initial
+    cls = initial & (scores > semi_train_cfg.cls_pseudo_thr)
+    masks = dict(initial=initial, rpn=initial & (scores > semi_train_cfg.rpn_pseudo_thr), cls=cls)
+    if reg_uncertainty is not None:
+        masks['reg'] = cls & (reg_uncertainty < semi_train_cfg.reg_pseudo_thr)
+    return masks
+
+
+def fill_uncertainty(scores: Tensor, measured: Tensor, uncertainty: Tensor) -> Tensor:
+    """``(n,)`` regression uncertainty of ``n`` boxes (``scores`` gives n, dtype and device): the
+    ``uncertainty`` of the boxes in the ``measured`` mask (in order), ``inf`` for the others -- a box
+    whose uncertainty was not measured never passes the ``reg`` stage."""
+    filled = scores.new_full(scores.shape, float('inf'))
+    filled[measured] = uncertainty
+    return filled
 
 
 def _coordinate_scale(boxes: Tensor) -> Tensor:

@@ -88,7 +88,7 @@ def make_fake_coco(root, folds=(1, ), percents=(1, 2, 5, 10)):
 
 def point_config_at(cfg, root):
     """Set data_root of every dataset and the evaluators' ann_file of ``cfg`` to the fake tree."""
-    from ssod.utils.data_checks import phase_datasets
+    from ssod.apis.data_checks import phase_datasets
     root = root.rstrip('/') + '/'
     for _, dataset_cfg in phase_datasets(cfg, ('train', 'val', 'test')):
         dataset_cfg.data_root = root

@@ -15,9 +15,9 @@ from mmengine.registry import init_default_scope
 
 import ssod  # noqa: F401
 from ssod.registry import DATA_SAMPLERS, DATASETS, MODELS
-from ssod.utils.config_checks import ConfigError
-from ssod.utils.data_checks import preflight_check
-from ssod.utils.split_placeholders import resolve_split_placeholders
+from ssod.apis.config_checks import ConfigError
+from ssod.apis.data_checks import preflight_check
+from ssod.apis.split_placeholders import resolve_split_placeholders
 
 from coco_fake_tree import (LABELED_IMAGES, TRAIN_IMAGES, UNLABELED_IMAGES, VAL_IMAGES,
                              make_fake_coco, point_config_at)

@@ -21,7 +21,7 @@ import ssod.engine.hooks.sampler_seed  # noqa: F401  (registers ssod's DistSampl
 from ssod.engine import loops as loops_module
 from ssod.engine.hooks.rng_state import CHECKPOINT_KEY, RNGStateHook
 from ssod.datasets.samplers import GroupSemiBalanceSampler
-from ssod.engine.loops import SemiIterBasedTrainLoop
+from ssod.engine.train_loop import SemiIterBasedTrainLoop
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'hooks'))
 from hook_test_utils import ToyTeacherStudent  # noqa: E402
@@ -178,7 +178,7 @@ def make_runner(work_dir, sampler='protocol', train_cfg=None, custom_hooks=(), r
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=dict(type='CheckpointHook', interval=KILL_AFTER, by_epoch=False)),
-        custom_hooks=[dict(type='MeanTeacherHook'), *custom_hooks],
+        custom_hooks=[dict(type='EMATeacherHook'), *custom_hooks],
         randomness=dict(seed=0),
         log_level='WARNING',
         resume=resume_from is not None,
@@ -228,7 +228,7 @@ def test_resume_is_exact_and_loads_only_new_batches(tmp_path):
 
 
 def test_resume_is_exact_with_the_semi_balance_sampler_and_weighter(tmp_path):
-    """The real stack: GroupSemiBalanceSampler (decaying labeled fraction), Weighter, MeanTeacherHook."""
+    """The real stack: GroupSemiBalanceSampler (decaying labeled fraction), Weighter, EMATeacherHook."""
     reference, ref_dataset, ref_sampler = make_runner(tmp_path / 'ref', 'semi_balance')
     reference.train()
     # Labeled images per batch follow the schedule 0.5, 0.5, 0.5, 0.5, 0.25, 0.0 times a batch of 2,

@@ -14,7 +14,7 @@ from ssod.evaluation import online_pseudo_quality
 from ssod.evaluation.online_pseudo_quality import (PseudoLabelQualityLogger, detector_num_classes,
                                                    hidden_gt_in_view)
 
-CFG = ConfigDict(cls_pseudo_thr=0.9, reg_pseudo_thr=0.02)
+CFG = ConfigDict(rpn_pseudo_thr=0.9, cls_pseudo_thr=0.9, reg_pseudo_thr=0.02)
 # Original frame 64 x 64 -> teacher view: scale by 2, then horizontal flip of the 128 px wide view.
 SCALE_THEN_FLIP = np.array([[-1, 0, 128], [0, 1, 0], [0, 0, 1]], dtype=np.float32) @ np.diag(
     [2.0, 2.0, 1.0]).astype(np.float32)

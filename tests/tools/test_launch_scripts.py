@@ -1,5 +1,5 @@
 """Launch scripts (tools/dist_*.sh, tools/slurm_*.sh), the fake Slurm commands that test them, and
-ssod.utils.distributed, which makes ``--launcher pytorch|slurm`` work on a machine without CUDA.
+ssod.apis.distributed, which makes ``--launcher pytorch|slurm`` work on a machine without CUDA.
 
 The Slurm path is tested without a cluster: tests/tools/fake_slurm (first on PATH) holds an ``srun``
 that starts the tasks locally with the SLURM_* variables set and logs the options it received, and an
@@ -21,7 +21,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from ssod.utils.distributed import (LauncherError, check_torchrun_environment,
+from ssod.apis.distributed import (LauncherError, check_torchrun_environment,
                                     export_slurm_environment, setup_launcher, use_cpu_distributed)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -236,7 +236,7 @@ def test_scripts_reject_bad_arguments_with_usage(tmp_path, script, args, env_ext
 
 
 # ------------------------------------------------------------------------------------------------
-# ssod.utils.distributed
+# ssod.apis.distributed
 
 
 def slurm_task(rank=1, ntasks=2, **extra):

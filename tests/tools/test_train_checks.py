@@ -9,7 +9,7 @@ import pytest
 from mmengine.config import Config
 
 import ssod  # noqa: F401
-from ssod.utils.data_checks import DataCheckError, check_same_classes, missing_data_paths, split_hint
+from ssod.apis.data_checks import DataCheckError, check_same_classes, missing_data_paths, split_hint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'configs'))
@@ -99,7 +99,7 @@ def test_missing_coco_split_files_name_the_split_command(tmp_path):
     # fold 1 exists: no complaint.
     cfg = Config.fromfile(COCO_10PCT)
     cfg.merge_from_dict(dict(a.split('=', 1) for a in coco_options(root)))
-    from ssod.utils.split_placeholders import resolve_split_placeholders
+    from ssod.apis.split_placeholders import resolve_split_placeholders
     assert missing_data_paths(resolve_split_placeholders(cfg)) == []
 
 
@@ -134,7 +134,7 @@ def test_missing_hidden_gt_file_is_named_with_the_way_out(tmp_path):
     os.remove(osp.join(root, 'annotations', 'instances_train2017.json'))
     cfg = Config.fromfile(COCO_10PCT)
     cfg.merge_from_dict(dict(a.split('=', 1) for a in coco_options(root)))
-    from ssod.utils.split_placeholders import resolve_split_placeholders
+    from ssod.apis.split_placeholders import resolve_split_placeholders
     problems = missing_data_paths(resolve_split_placeholders(cfg))
     assert problems == [f'train_dataloader.dataset.datasets.1.hidden_gt_file: {root}annotations/'
                         'instances_train2017.json does not exist (it only feeds the pseudo-label '

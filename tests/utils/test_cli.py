@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ssod.utils.cli import add_common_arguments, export_local_rank
+from ssod.apis.runner import add_common_arguments, export_local_rank
 
 
 def parser():
@@ -31,8 +31,8 @@ def test_an_existing_local_rank_wins(monkeypatch):
 
 
 def test_load_config_merges_options_then_fills_the_split_templates(tmp_path):
-    from ssod.utils.cli import load_config
-    from ssod.utils.config_checks import ConfigError
+    from ssod.apis.runner import load_config
+    from ssod.apis.config_checks import ConfigError
     config = tmp_path / 'semi_cfg.py'
     config.write_text("fold = 1\npercent = 10\nann_file = 'x.{fold}@{percent}.json'\n")
     cfg = load_config(str(config), 'none', {'fold': 3}, None, work_dir_per_fold=True)

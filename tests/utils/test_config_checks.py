@@ -2,7 +2,7 @@
 import pytest
 from mmengine.config import Config
 
-from ssod.utils.config_checks import ConfigError, apply_common_options
+from ssod.apis.config_checks import ConfigError, apply_common_options
 
 
 def config(**fields):

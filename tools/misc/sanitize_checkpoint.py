@@ -3,7 +3,7 @@
     python tools/misc/sanitize_checkpoint.py IN.pth OUT.pth --trust
 
 Checkpoints saved by plain mmengine/mmdet runs pickle functions inside their message hub (see
-:mod:`ssod.checkpoint_safety`), so ssod refuses to load them. This tool loads IN.pth with the full
+:mod:`ssod.compat.checkpoint_safety`), so ssod refuses to load them. This tool loads IN.pth with the full
 unpickler, which can run code hidden in the file: that is why ``--trust`` is required. It then saves the
 same content the way ssod saves checkpoints and checks that OUT.pth loads with ``weights_only=True``.
 Objects that are still not plain data (e.g. a custom class pickled by some hook) are reported by name.
@@ -15,7 +15,7 @@ import sys
 import torch
 
 import ssod  # noqa: F401  (installs the pickling rules)
-from ssod.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
+from ssod.compat.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
 
 
 def parse_args(argv=None):

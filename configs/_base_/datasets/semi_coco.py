@@ -8,7 +8,7 @@
 #   python tools/train.py CONFIG --cfg-options fold=3 percent=5
 # The ann_file strings keep the literal placeholders `{fold}` and `{percent}`: mmengine would freeze a
 # value computed here before --cfg-options are merged, so tools/train.py and tools/test.py fill them
-# in afterwards (ssod.utils.split_placeholders.resolve_split_placeholders, which also rejects an
+# in afterwards (ssod.apis.split_placeholders.resolve_split_placeholders, which also rejects an
 # unknown placeholder or a fold outside 1..5).
 #
 # Branches (every sample ends in a MultiBranch with the same branch_field, see semi_tree_crowns.py):

@@ -201,6 +201,133 @@ def _sizes_from_source(dataset, source: int) -> Tuple[np.ndarray, np.ndarray]:
     return widths, heights
 
 
+# --------------------------------------------------------------------------------------------------
+# Validation of the constructor's arguments (each raises a ValueError that names the argument)
+
+def _checked_sources(dataset) -> list:
+    """The sources of a ``ConcatDataset`` of at least 2 non-empty datasets (lazily built ones are
+    initialised here)."""
+    if not isinstance(dataset, TorchConcatDataset) and not (
+            hasattr(dataset, 'datasets') and hasattr(dataset, 'full_init')):
+        raise ValueError(f'dataset must be a ConcatDataset of sources (labeled first), got '
+                         f'{type(dataset).__name__}')
+    if hasattr(dataset, 'full_init'):
+        dataset.full_init()  # mmengine ConcatDataset built with lazy_init=True
+    sources = list(dataset.datasets)
+    if len(sources) < 2:
+        raise ValueError(f'dataset must concatenate at least 2 sources (labeled, unlabeled ...), '
+                         f'got {len(sources)}')
+    for s, source in enumerate(sources):
+        if len(source) == 0:
+            raise ValueError(f'dataset: source {s} is empty (check its ann_file / filter_cfg)')
+    return sources
+
+
+def _checked_rank(rank: Optional[int], world_size: Optional[int]) -> Tuple[int, int]:
+    """``(rank, world_size)``: the given values, else those of ``mmengine.dist.get_dist_info()``."""
+    dist_rank, dist_world = get_dist_info()
+    world_size = dist_world if world_size is None else world_size
+    rank = dist_rank if rank is None else rank
+    if not _is_int(world_size) or world_size < 1:
+        raise ValueError(f'world_size must be a positive integer, got {world_size!r}')
+    if not _is_int(rank) or not 0 <= rank < world_size:
+        raise ValueError(f'rank must be an integer in [0, world_size={world_size}), got {rank!r}')
+    return int(rank), int(world_size)
+
+
+def _checked_source_ratio(source_ratio, num_sources: int) -> List[Fraction]:
+    """One finite, non-negative number per source, not all zero, as exact fractions."""
+    if isinstance(source_ratio, (str, bytes)) or not isinstance(source_ratio, Sequence):
+        raise ValueError(f'source_ratio must be a list with one number per source, got '
+                         f'{source_ratio!r}')
+    if len(source_ratio) != num_sources:
+        raise ValueError(f'source_ratio has {len(source_ratio)} entries but the dataset has '
+                         f'{num_sources} sources')
+    ratios = []
+    for s, r in enumerate(source_ratio):
+        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r):
+            raise ValueError(f'source_ratio[{s}] must be a finite number, got {r!r}')
+        if r < 0:
+            raise ValueError(f'source_ratio[{s}] must be >= 0, got {r!r}')
+        ratios.append(Fraction(r))
+    if sum(ratios) == 0:
+        raise ValueError(f'source_ratio must not be all zeros, got {list(source_ratio)!r}')
+    return ratios
+
+
+def _checked_ratio_schedule(ratio_schedule, ratios: Sequence[Fraction]) -> Optional[Schedule]:
+    """The built schedule of source 0's fraction (``None`` without one); sources 1.. must be able
+    to share what it leaves."""
+    if ratio_schedule is None:
+        return None
+    try:
+        schedule = build_schedule(ratio_schedule)
+    except ValueError as error:
+        raise ValueError(f'ratio_schedule: {error}') from error
+    if sum(ratios[1:]) == 0:
+        raise ValueError('source_ratio[1:] must not be all zeros when ratio_schedule is '
+                         'given: they split the fraction the schedule leaves to sources 1..')
+    return schedule
+
+
+def _checked_batch_size(batch_size, ratios: Sequence[Fraction], schedule: Optional[Schedule],
+                        source_ratio) -> int:
+    """A positive integer that can hold one image of every source sampled in each per-GPU batch."""
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
+    active = sum(1 for r in ratios[1:] if r > 0)
+    active += 1 if (schedule is not None or ratios[0] > 0) else 0
+    if batch_size < active:
+        raise ValueError(
+            f'batch_size={batch_size} is smaller than the number of sources sampled '
+            f'({active}: source_ratio={list(source_ratio)!r}'
+            f'{" with a ratio_schedule for source 0" if schedule is not None else ""}); '
+            f'every per-GPU batch must be able to hold one image of each')
+    return int(batch_size)
+
+
+def _chain_splits(rest: Sequence[Fraction]) -> List[Fraction]:
+    """``p_k``: the share of source ``k`` among sources ``k..`` (k = 1..S-2), from sources 1.. ratios."""
+    chain = []
+    for k in range(len(rest) - 1):
+        tail = sum(rest[k:])
+        chain.append(rest[k] / tail if tail > 0 else Fraction(0))
+    return chain
+
+
+def _constant_labeled_fraction(schedule: Schedule) -> Optional[Fraction]:
+    """The exact labeled fraction of a constant schedule (checked to lie in [0, 1]); ``None`` for a
+    schedule that varies (it is tabulated by ``set_max_iters``)."""
+    if not isinstance(schedule, ConstantSchedule):
+        return None
+    value = schedule.constant
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f'ratio_schedule: the labeled fraction must lie in [0, 1], got {value!r}')
+    return Fraction(value)
+
+
+def _checked_seed(seed: Optional[int]) -> int:
+    """The seed as a 64-bit integer; ``None`` -> ``mmengine.dist.sync_random_seed()``."""
+    if seed is None:
+        seed = sync_random_seed()
+    if not _is_int(seed):
+        raise ValueError(f'seed must be an integer or None, got {seed!r}')
+    return int(seed) & _MASK64
+
+
+def _buckets(sources: Sequence, group_by_aspect_ratio: bool) -> List[List[np.ndarray]]:
+    """Per source, per aspect-ratio group (landscape, portrait; one group when not grouping), the
+    local indices of the source."""
+    if not group_by_aspect_ratio:
+        return [[np.arange(len(source))] for source in sources]
+    buckets = []
+    for s, source in enumerate(sources):
+        widths, heights = _sizes_from_source(source, s)
+        portrait = widths < heights
+        buckets.append([np.flatnonzero(~portrait), np.flatnonzero(portrait)])
+    return buckets
+
+
 @DATA_SAMPLERS.register_module()
 class GroupSemiBalanceSampler(Sampler):
     """Infinite sampler over a ``ConcatDataset`` of sources with an exact, scheduled per-source ratio.
@@ -234,121 +361,37 @@ class GroupSemiBalanceSampler(Sampler):
                  group_by_aspect_ratio: bool = True,
                  rank: Optional[int] = None,
                  world_size: Optional[int] = None) -> None:
-        # --- dataset and sources
-        if not isinstance(dataset, TorchConcatDataset) and not (
-                hasattr(dataset, 'datasets') and hasattr(dataset, 'full_init')):
-            raise ValueError(f'dataset must be a ConcatDataset of sources (labeled first), got '
-                             f'{type(dataset).__name__}')
-        if hasattr(dataset, 'full_init'):
-            dataset.full_init()  # mmengine ConcatDataset built with lazy_init=True
-        sources = list(dataset.datasets)
-        if len(sources) < 2:
-            raise ValueError(f'dataset must concatenate at least 2 sources (labeled, unlabeled ...), '
-                             f'got {len(sources)}')
-        sizes = [len(d) for d in sources]
-        for s, n in enumerate(sizes):
-            if n == 0:
-                raise ValueError(f'dataset: source {s} is empty (check its ann_file / filter_cfg)')
+        sources = _checked_sources(dataset)
         self.dataset = dataset
         self.num_sources = len(sources)
-        self.source_sizes = sizes
+        self.source_sizes = [len(d) for d in sources]
         self.offsets = [0] + [int(c) for c in dataset.cumulative_sizes[:-1]]
-
-        # --- ranks
-        dist_rank, dist_world = get_dist_info()
-        world_size = dist_world if world_size is None else world_size
-        rank = dist_rank if rank is None else rank
-        if not _is_int(world_size) or world_size < 1:
-            raise ValueError(f'world_size must be a positive integer, got {world_size!r}')
-        if not _is_int(rank) or not 0 <= rank < world_size:
-            raise ValueError(f'rank must be an integer in [0, world_size={world_size}), got {rank!r}')
-        self.rank, self.world_size = int(rank), int(world_size)
-
-        # --- ratios
-        if isinstance(source_ratio, (str, bytes)) or not isinstance(source_ratio, Sequence):
-            raise ValueError(f'source_ratio must be a list with one number per source, got '
-                             f'{source_ratio!r}')
-        if len(source_ratio) != self.num_sources:
-            raise ValueError(f'source_ratio has {len(source_ratio)} entries but the dataset has '
-                             f'{self.num_sources} sources')
-        ratios = []
-        for s, r in enumerate(source_ratio):
-            if isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r):
-                raise ValueError(f'source_ratio[{s}] must be a finite number, got {r!r}')
-            if r < 0:
-                raise ValueError(f'source_ratio[{s}] must be >= 0, got {r!r}')
-            ratios.append(Fraction(r))
-        if sum(ratios) == 0:
-            raise ValueError(f'source_ratio must not be all zeros, got {list(source_ratio)!r}')
+        self.rank, self.world_size = _checked_rank(rank, world_size)
+        ratios = _checked_source_ratio(source_ratio, self.num_sources)
         self.source_ratio = list(source_ratio)
-
-        self.schedule: Optional[Schedule] = None
-        if ratio_schedule is not None:
-            try:
-                self.schedule = build_schedule(ratio_schedule)
-            except ValueError as error:
-                raise ValueError(f'ratio_schedule: {error}') from error
-            if sum(ratios[1:]) == 0:
-                raise ValueError('source_ratio[1:] must not be all zeros when ratio_schedule is '
-                                 'given: they split the fraction the schedule leaves to sources 1..')
-
-        # --- batch size: each per-GPU batch must be able to hold one image of every active source
-        if not _is_int(batch_size) or batch_size < 1:
-            raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
-        active = sum(1 for r in ratios[1:] if r > 0)
-        active += 1 if (self.schedule is not None or ratios[0] > 0) else 0
-        if batch_size < active:
-            raise ValueError(
-                f'batch_size={batch_size} is smaller than the number of sources sampled '
-                f'({active}: source_ratio={list(source_ratio)!r}'
-                f'{" with a ratio_schedule for source 0" if self.schedule is not None else ""}); '
-                f'every per-GPU batch must be able to hold one image of each')
-        self.batch_size = int(batch_size)
+        self.schedule: Optional[Schedule] = _checked_ratio_schedule(ratio_schedule, ratios)
+        self.batch_size = _checked_batch_size(batch_size, ratios, self.schedule, source_ratio)
         self.global_batch = self.batch_size * self.world_size
 
         # Exact fractions: source 0 (when no schedule) and the chain splits of sources 1..
-        total = sum(ratios)
-        self._base_fraction0 = ratios[0] / total
-        rest = ratios[1:]
-        self._chain: List[Fraction] = []  # p_k: share of source k among sources k.. (k = 1..S-2)
-        for k in range(len(rest) - 1):
-            tail = sum(rest[k:])
-            self._chain.append(rest[k] / tail if tail > 0 else Fraction(0))
-        self._constant_fraction0: Optional[Fraction] = None
-        if self.schedule is None:
-            self._constant_fraction0 = self._base_fraction0
-        elif isinstance(self.schedule, ConstantSchedule):
-            value = self.schedule.constant
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f'ratio_schedule: the labeled fraction must lie in [0, 1], got '
-                                 f'{value!r}')
-            self._constant_fraction0 = Fraction(value)
+        self._base_fraction0 = ratios[0] / sum(ratios)
+        self._chain: List[Fraction] = _chain_splits(ratios[1:])
+        self._constant_fraction0: Optional[Fraction] = (
+            self._base_fraction0 if self.schedule is None else _constant_labeled_fraction(self.schedule))
 
-        # --- seed and options
-        if seed is None:
-            seed = sync_random_seed()
-        if not _is_int(seed):
-            raise ValueError(f'seed must be an integer or None, got {seed!r}')
-        self.seed = int(seed) & _MASK64
+        self.seed = _checked_seed(seed)
         self.shuffle = bool(shuffle)
         self.group_by_aspect_ratio = bool(group_by_aspect_ratio)
 
-        # --- buckets: per source, per group, the local indices of the source
-        self.buckets: List[List[np.ndarray]] = []
-        if self.group_by_aspect_ratio:
-            for s, source in enumerate(sources):
-                widths, heights = _sizes_from_source(source, s)
-                portrait = widths < heights
-                self.buckets.append([np.flatnonzero(~portrait), np.flatnonzero(portrait)])
-        else:
-            self.buckets = [[np.arange(n)] for n in sizes]
+        # Buckets: per source, per group, the local indices of the source
+        self.buckets: List[List[np.ndarray]] = _buckets(sources, self.group_by_aspect_ratio)
         self.num_groups = len(self.buckets[0])
         group_sizes = np.array([sum(len(b[g]) for b in self.buckets) for g in range(self.num_groups)],
                                dtype=np.float64)
         self._group_cdf = np.cumsum(group_sizes / group_sizes.sum()).tolist()
         self._perm_cache: 'OrderedDict[Tuple[int, int, int], np.ndarray]' = OrderedDict()
 
-        # --- schedule table (needs max_iters)
+        # Schedule table (needs max_iters)
         self.max_iters: Optional[int] = None
         self._cum_q: Optional[np.ndarray] = None
         if max_iters is not None:

@@ -48,9 +48,8 @@ from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ssod.evaluation.online_pseudo_quality import PseudoLabelQualityLogger, detector_num_classes
-from ssod.registry import MODELS
-from ..pseudo_labels import project_boxes, score_and_size_keep_mask, view_to_view_matrix
+from ssod.registry import MODELS, TASK_UTILS
+from ..pseudo_labels import project_boxes, score_and_size_keep_mask, stage_masks, view_to_view_matrix
 
 SUP, UNSUP_TEACHER, UNSUP_STUDENT = 'sup', 'unsup_teacher', 'unsup_student'
 PREDICT_ON_CHOICES = ('teacher', 'student')
@@ -81,6 +80,9 @@ DEFAULT_SEMI_TRAIN_CFG = dict(
     ignore_iof_thr=0.5,
 )
 DEFAULT_SEMI_TEST_CFG = dict(predict_on='teacher')
+#: The logger of pseudo-label precision/recall against hidden ground truth (``TASK_UTILS``; it lives in
+#: :mod:`ssod.evaluation.online_pseudo_quality`, which ``ssod.models`` does not import).
+DEFAULT_PSEUDO_QUALITY = dict(type='PseudoLabelQualityLogger')
 
 
 def log_pseudo_scalar(name: str, value: float) -> None:
@@ -106,6 +108,10 @@ class SemiBaseDetector(BaseDetector):
         semi_test_cfg: ``predict_on`` = 'teacher' (default) or 'student'.
         data_preprocessor: usually ``MultiBranchDataPreprocessor`` wrapping the detector's preprocessor.
         init_cfg: mmengine init config of the wrapper.
+        pseudo_quality: config of the object whose ``log(candidates, teacher_samples, semi_train_cfg)``
+            measures the teacher's candidates once per unlabeled batch (``TASK_UTILS``; built with the
+            detector's ``num_classes`` unless given). Default: :data:`DEFAULT_PSEUDO_QUALITY`; ``None``
+            logs nothing.
     """
 
     def __init__(self,
@@ -113,7 +119,8 @@ class SemiBaseDetector(BaseDetector):
                  semi_train_cfg: Optional[dict] = None,
                  semi_test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 pseudo_quality: Optional[dict] = DEFAULT_PSEUDO_QUALITY) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.semi_train_cfg = _merge_cfg(DEFAULT_SEMI_TRAIN_CFG, semi_train_cfg, 'semi_train_cfg')
         self.semi_test_cfg = _merge_cfg(DEFAULT_SEMI_TEST_CFG, semi_test_cfg, 'semi_test_cfg')
@@ -133,7 +140,7 @@ class SemiBaseDetector(BaseDetector):
         self.teacher.eval()
         self._loss_template: Optional[Dict[str, Optional[int]]] = None
         # Precision/recall of pseudo boxes against hidden GT (when the batch carries it); logs only.
-        self.pseudo_quality = PseudoLabelQualityLogger(detector_num_classes(self.student))
+        self.pseudo_quality = _build_quality_logger(pseudo_quality, detector_num_classes(self.student))
 
     # ------------------------------------------------------------------ modes and model selection
     def train(self, mode: bool = True) -> 'SemiBaseDetector':
@@ -203,10 +210,9 @@ class SemiBaseDetector(BaseDetector):
         """Unweighted, unprefixed student losses on the teacher's pseudo-labels (hard labels here)."""
         with torch.no_grad():
             pseudo = self.teacher_pseudo_labels(teacher_inputs, teacher_samples)
-            self.pseudo_quality.log(pseudo, teacher_samples, self.semi_train_cfg)
+            self.log_pseudo_quality(pseudo, teacher_samples)
             pseudo = self.pseudo_labels_to_student(pseudo, teacher_samples, student_samples)
-        keep = [p.scores > self.semi_train_cfg.cls_pseudo_thr for p in pseudo]
-        hard = [p[k] for p, k in zip(pseudo, keep)]
+        hard = [p[stage_masks(p.scores, self.semi_train_cfg)['cls']] for p in pseudo]
         self._log_counts('cls', hard)
         scores = torch.cat([p.scores for p in hard])
         if scores.numel():
@@ -251,6 +257,11 @@ class SemiBaseDetector(BaseDetector):
             instances.bboxes = boxes
             moved.append(instances[keep])
         return moved
+
+    def log_pseudo_quality(self, candidates: Sequence[InstanceData], teacher_samples: SampleList) -> None:
+        """Hand the teacher-view candidates of one unlabeled batch to the quality logger (if any)."""
+        if self.pseudo_quality is not None:
+            self.pseudo_quality.log(candidates, teacher_samples, self.semi_train_cfg)
 
     # ------------------------------------------------------------------ zero losses for empty branches
     def _remember_loss_template(self, losses: dict) -> None:
@@ -316,6 +327,29 @@ class SemiBaseDetector(BaseDetector):
                 state_dict[f'{prefix}student.{rest}'] = value
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+
+def detector_num_classes(detector) -> Optional[int]:
+    """``num_classes`` of an mmdet detector's box head (two-stage or one-stage), ``None`` if unknown."""
+    roi_head = getattr(detector, 'roi_head', None)
+    head = getattr(roi_head, 'bbox_head', None) if roi_head is not None else None
+    head = head if head is not None else getattr(detector, 'bbox_head', None)
+    num_classes = getattr(head, 'num_classes', None)
+    return int(num_classes) if isinstance(num_classes, int) else None
+
+
+def _build_quality_logger(cfg: Optional[dict], num_classes: Optional[int]):
+    """The pseudo-label quality logger of ``cfg`` (looked up in ``TASK_UTILS`` by name, whatever the
+    default scope), ``None`` for ``cfg=None``."""
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    logger_type = cfg.pop('type')
+    logger_cls = TASK_UTILS.get(logger_type) if isinstance(logger_type, str) else logger_type
+    if logger_cls is None:
+        raise KeyError(f'pseudo_quality: {logger_type!r} is not in the TASK_UTILS registry')
+    cfg.setdefault('num_classes', num_classes)
+    return logger_cls(**cfg)
 
 
 def with_pseudo_gt(samples: SampleList, pseudo: Sequence[InstanceData]) -> SampleList:

@@ -48,7 +48,8 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    unlabeled batch and one assignment/sampling per image.
 
    It also means the uncertainty of a candidate with score <= ``cls_pseudo_thr`` is never read, so only
-   candidates above ``cls_pseudo_thr`` are jittered (the others get ``reg_uncertainty = inf``). The
+   candidates above ``cls_pseudo_thr`` are jittered (the others get ``reg_uncertainty = inf``,
+   :func:`~ssod.models.pseudo_labels.fill_uncertainty`). The
    references jitter every candidate above 0.5; on CPU the jitter pass's RoIAlign is the largest
    single cost of an unlabeled batch.
 6. Statistics to the message hub, per iteration (``train/pseudo/...``): ``initial_per_img``,
@@ -56,6 +57,12 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    in the teacher view, the others after projection), ``score_mean`` (teacher score of the initial
    candidates), ``reg_uncertainty_mean`` (of the jittered candidates), ``bg_weight_mean`` (mean weight
    of the background RoIs). A mean over no element is not logged.
+
+Which box passes which filter (initial, rpn, cls, reg) is decided by one function,
+:func:`~ssod.models.pseudo_labels.stage_masks`, which the quality logger and the analysis tools use too.
+The candidates are never modified: the student-view pseudo boxes are new structures that carry the
+``candidate_index`` of the candidate they come from, and the measured uncertainty comes back as new
+candidate structures with a ``reg_uncertainty`` field (:meth:`SoftTeacher.candidates_with_uncertainty`).
 
 Other reference behaviours kept or fixed: no ``KeyError 'loss_cls'`` when no RoI is left (a zero,
 graph-connected loss instead); the teacher runs in eval mode (mmdet's SoftTeacher leaves it in train
@@ -74,8 +81,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ssod.registry import MODELS
-from ..pseudo_labels import (box_uncertainty, jitter_boxes, project_boxes, score_and_size_keep_mask,
-                             view_to_view_matrix)
+from ..pseudo_labels import (box_uncertainty, fill_uncertainty, initial_candidate_mask, jitter_boxes,
+                             project_boxes, score_and_size_keep_mask, stage_masks, view_to_view_matrix)
 from ..soft_cls_loss import background_weights, soft_weighted_cls_loss, softmax_background_prob
 from .semi_base import SemiBaseDetector, log_pseudo_scalar, with_pseudo_gt
 
@@ -98,9 +105,7 @@ class SoftTeacher(SemiBaseDetector):
         with torch.no_grad():
             teacher_feats, candidates, uncertain = self.teacher_candidates(
                 teacher_inputs, teacher_samples, with_uncertainty=False, with_ignore_regions=True)
-            for instances in candidates:  # lets the student-view pseudo boxes find their candidate
-                instances.candidate_index = torch.arange(len(instances), device=instances.scores.device)
-            pseudo = self.pseudo_labels_to_student(candidates, teacher_samples, student_samples)
+            pseudo = self.pseudo_labels_to_student(_indexed(candidates), teacher_samples, student_samples)
             uncertain = self.pseudo_labels_to_student(uncertain, teacher_samples, student_samples)
         feats = self.student.extract_feat(student_inputs)
         with self._ignore_regions_enabled():
@@ -121,11 +126,10 @@ class SoftTeacher(SemiBaseDetector):
         samples when ignore regions are off. Logs ``ignore_<stage>_per_img``."""
         if self.semi_train_cfg.ignore_score_thr is None:
             return samples
-        stage_thr = self.semi_train_cfg[f'{stage}_pseudo_thr']
         out, regions = [], []
         for sample, dets in zip(samples, uncertain):
             sample = sample.clone()
-            region = dets[dets.scores <= stage_thr]
+            region = dets[~stage_masks(dets.scores, self.semi_train_cfg)[stage]]  # not that stage's box
             sample.ignored_instances = InstanceData(bboxes=region.bboxes, labels=region.labels)
             out.append(sample)
             regions.append(region)
@@ -160,7 +164,9 @@ class SoftTeacher(SemiBaseDetector):
                            with_ignore_regions: bool = False) -> tuple:
         """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
         ``bboxes, scores, labels`` and, if ``with_uncertainty``, ``reg_uncertainty`` (training computes
-        it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`).
+        it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`). Candidates are
+        the detections of the ``initial`` stage
+        (:func:`~ssod.models.pseudo_labels.initial_candidate_mask`).
 
         ``with_ignore_regions``: a third item, per image the detections with ``score >
         ignore_score_thr`` (the candidates when ignore regions are off), from which each stage takes
@@ -172,8 +178,7 @@ class SoftTeacher(SemiBaseDetector):
         feats, detections = self.teacher_detections(inputs, samples, score_thr=detection_thr)
         candidates, uncertain = [], []
         for det in detections:
-            keep = score_and_size_keep_mask(det.bboxes, det.scores,
-                                            cfg.pseudo_label_initial_score_thr, cfg.min_pseudo_bbox_wh)
+            keep = initial_candidate_mask(det.bboxes, det.scores, cfg)
             candidates.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
                                            labels=det.labels[keep]))
             if cfg.ignore_score_thr is not None:
@@ -186,9 +191,9 @@ class SoftTeacher(SemiBaseDetector):
         _log_mean('score_mean', [c.scores for c in candidates])
         if with_uncertainty:
             jittered = self.jittered_candidates(candidates)
-            self.set_uncertainty(candidates, jittered,
-                                 self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
-                                                         samples))
+            uncertainties = self.jitter_uncertainty(feats, [c[m] for c, m in zip(candidates, jittered)],
+                                                    samples)
+            candidates = self.candidates_with_uncertainty(candidates, jittered, uncertainties)
         return (feats, candidates, uncertain) if with_ignore_regions else (feats, candidates)
 
     @torch.no_grad()
@@ -221,16 +226,21 @@ class SoftTeacher(SemiBaseDetector):
 
     def jittered_candidates(self, candidates: Sequence[InstanceData]) -> List[Tensor]:
         """Per image, the mask of the candidates whose regression uncertainty is needed: those that can
-        become classification (hence regression) pseudo boxes, ``score > cls_pseudo_thr``."""
-        return [c.scores > self.semi_train_cfg.cls_pseudo_thr for c in candidates]
+        become classification (hence regression) pseudo boxes: the ``cls`` stage."""
+        return [stage_masks(c.scores, self.semi_train_cfg)['cls'] for c in candidates]
 
-    def set_uncertainty(self, candidates: Sequence[InstanceData], jittered: Sequence[Tensor],
-                        uncertainties: Sequence[Tensor]) -> None:
-        """Store ``reg_uncertainty`` on every candidate (``inf`` where not jittered); log its mean."""
+    def candidates_with_uncertainty(self, candidates: Sequence[InstanceData], jittered: Sequence[Tensor],
+                                    uncertainties: Sequence[Tensor]) -> List[InstanceData]:
+        """New candidate structures (same tensors) with ``reg_uncertainty`` (``inf`` where not
+        jittered, :func:`~ssod.models.pseudo_labels.fill_uncertainty`); logs its mean. ``candidates``
+        are left as they are."""
+        scored = []
         for instances, mask, uncertainty in zip(candidates, jittered, uncertainties):
-            instances.reg_uncertainty = instances.scores.new_full(instances.scores.shape, float('inf'))
-            instances.reg_uncertainty[mask] = uncertainty
+            instances = instances.new()  # shares the tensors; a field added here stays here
+            instances.reg_uncertainty = fill_uncertainty(instances.scores, mask, uncertainty)
+            scored.append(instances)
         _log_mean('reg_uncertainty_mean', uncertainties)
+        return scored
 
     @torch.no_grad()
     def jitter_uncertainty(self, feats: Tuple[Tensor], candidates: Sequence[InstanceData],
@@ -277,7 +287,7 @@ class SoftTeacher(SemiBaseDetector):
     def student_rpn_losses(self, feats: Tuple[Tensor], samples: SampleList,
                            pseudo: Sequence[InstanceData]) -> Tuple[dict, List[InstanceData]]:
         """Class-agnostic RPN loss on pseudo boxes with ``score > rpn_pseudo_thr``, and the proposals."""
-        rpn_gt = [p[p.scores > self.semi_train_cfg.rpn_pseudo_thr] for p in pseudo]
+        rpn_gt = [p[stage_masks(p.scores, self.semi_train_cfg)['rpn']] for p in pseudo]
         self._log_counts('rpn', rpn_gt)
         rpn_gt = [InstanceData(bboxes=g.bboxes, labels=torch.zeros_like(g.labels)) for g in rpn_gt]
         student = self.student
@@ -301,7 +311,7 @@ class SoftTeacher(SemiBaseDetector):
         cfg = self.semi_train_cfg
         roi_head = self.student.roi_head
         bbox_head = roi_head.bbox_head
-        cls_gt = [p[p.scores > cfg.cls_pseudo_thr] for p in pseudo]
+        cls_gt = [p[stage_masks(p.scores, cfg)['cls']] for p in pseudo]
         self._log_counts('cls', cls_gt)
 
         sampling_results = []
@@ -322,9 +332,10 @@ class SoftTeacher(SemiBaseDetector):
         uncertainties, background_prob = self.teacher_rcnn_outputs(
             teacher_feats, teacher_samples, samples, sampling_results, negative,
             [c[m] for c, m in zip(candidates, jittered)])
-        self.set_uncertainty(candidates, jittered, uncertainties)
-        self.pseudo_quality.log(candidates, teacher_samples, cfg)  # vs hidden GT, teacher view
-        certain = [c.reg_uncertainty[g.candidate_index] < cfg.reg_pseudo_thr
+        candidates = self.candidates_with_uncertainty(candidates, jittered, uncertainties)
+        self.log_pseudo_quality(candidates, teacher_samples)  # vs hidden GT, teacher view
+        # cls_gt are cls-stage boxes, so a candidate's reg-stage mask says whether its box is certain.
+        certain = [stage_masks(c.scores, cfg, c.reg_uncertainty)['reg'][g.candidate_index]
                    for c, g in zip(candidates, cls_gt)]
         self._log_counts('reg', [g[c] for g, c in zip(cls_gt, certain)])
         weights = background_weights(labels, label_weights, background_prob, bbox_head.num_classes)
@@ -386,6 +397,17 @@ class SoftTeacher(SemiBaseDetector):
             deltas.append(head_out['bbox_pred'])
             del head_out  # drops this chunk's RoI features before the next chunk's are extracted
         return torch.cat(scores), torch.cat(deltas)
+
+
+def _indexed(candidates: Sequence[InstanceData]) -> List[InstanceData]:
+    """New structures (same tensors) with ``candidate_index``: each box's index among its image's
+    candidates, so that the student-view pseudo boxes (a filtered subset) find their candidate."""
+    indexed = []
+    for instances in candidates:
+        instances = instances.new()
+        instances.candidate_index = torch.arange(len(instances), device=instances.scores.device)
+        indexed.append(instances)
+    return indexed
 
 
 def _deltas_of_class(bbox_head: BBoxHead, bbox_pred: Tensor, labels: Tensor) -> Tensor:

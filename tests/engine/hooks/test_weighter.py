@@ -148,7 +148,7 @@ def test_real_runner_logs_current_values(tmp_path):
     mmengine's LogProcessor reports non-loss scalars at their current value, not smoothed."""
     runner = build_runner(tmp_path, max_iters=6, custom_hooks=[
         dict(type='Weighter', name='unsup_weight', steps=[2, -1], vals=[4.0, 2.0, 0.0]),
-        dict(type='MeanTeacherHook')])
+        dict(type='EMATeacherHook')])
     runner.train()
     (path, ) = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     with open(path) as f:

@@ -1,24 +1,25 @@
-"""``MeanTeacherHook``: the teacher is an exponential moving average (EMA) of the student.
+"""``EMATeacherHook``: the teacher is an exponential moving average (EMA) of the student.
 
 After every ``interval``-th optimizer step: ``teacher <- m * teacher + (1 - m) * student``
 (Tarvainen & Valpola 2017, Mean Teacher; used by Soft Teacher, Xu et al. 2021).
 
-MOMENTUM CONVENTION -- READ THIS WHEN PORTING AN MMDETECTION CONFIG
-    Here ``momentum`` is ``m``, the weight of the **teacher**, as in the papers and in
-    microsoft/SoftTeacher (``momentum=0.999``). MMDetection 3's ``MeanTeacherHook`` calls the weight of
-    the **student** "momentum" (its default 0.001 is our 0.999). Values outside [0, 1] are an error;
-    a value below 0.5 (the teacher would mostly follow the student) draws a warning because it is
-    probably a number written for mmdet's convention. mmdet's ``skip_buffer`` argument is rejected
-    with a pointer to ``buffers``.
+WHOSE WEIGHT -- READ THIS WHEN PORTING AN MMDETECTION CONFIG
+    ``teacher_momentum`` is ``m``, the weight of the **teacher**, as in the papers and in
+    microsoft/SoftTeacher (``momentum=0.999`` there). MMDetection 3's ``MeanTeacherHook`` calls the
+    weight of the **student** ``momentum`` (its default 0.001 is our 0.999); that is why this hook has
+    its own name and its own argument name: one config line cannot mean opposite things. Values
+    outside [0, 1] are an error; a value below 0.5 (the teacher would mostly follow the student) draws
+    a warning because it is probably a number written for mmdet's convention. mmdet's ``momentum`` and
+    ``skip_buffer`` arguments are rejected with a pointer to ``teacher_momentum`` / ``buffers``.
 
-Config forms of ``momentum``::
+Config forms of ``teacher_momentum``::
 
-    momentum=0.999                                                   # constant m
-    momentum='softteacher_warmup'                                    # warm_up=0, m_max=0.999
-    momentum=dict(type='softteacher_warmup', warm_up=0, m_max=0.999) # the default
-    momentum=dict(type='step', steps=[4000], vals=[0.99, 0.999])     # Mean Teacher paper: 0.99 in
-                                                                     # ramp-up, 0.999 after
-    momentum=dict(type='linear', begin=0, end=10000, start_value=0.99, end_value=0.9999)
+    teacher_momentum=0.999                                                   # constant m
+    teacher_momentum='softteacher_warmup'                                    # warm_up=0, m_max=0.999
+    teacher_momentum=dict(type='softteacher_warmup', warm_up=0, m_max=0.999) # the default
+    teacher_momentum=dict(type='step', steps=[4000], vals=[0.99, 0.999])     # Mean Teacher paper:
+                                                                     # 0.99 in ramp-up, 0.999 after
+    teacher_momentum=dict(type='linear', begin=0, end=10000, start_value=0.99, end_value=0.9999)
 
 The default is microsoft/SoftTeacher's warm-up as its configs use it (``warm_up=0``, cap 0.999):
 ``m = min(0.999, t / (t + 1))``. Without a warm-up the teacher starts as a copy of the barely trained
@@ -63,25 +64,32 @@ from .model_access import unwrap_model
 
 MOMENTUM_LOG_KEY = 'train/ema_momentum'
 BUFFER_MODES = ('ema', 'copy', 'keep')
-_MMDET_HINT = ('ssod.MeanTeacherHook takes momentum = weight of the TEACHER (0.999 keeps 99.9 % of '
-               'the teacher); mmdet.MeanTeacherHook takes the weight of the student (its 0.001 is '
-               'our 0.999)')
+_MMDET_HINT = ('EMATeacherHook takes teacher_momentum = weight of the TEACHER (0.999 keeps 99.9 % of '
+               'the teacher); mmdet.MeanTeacherHook takes momentum = the weight of the student (its '
+               '0.001 is our 0.999)')
 
 
 def _check_momentum_range(m: float, where: str) -> None:
     if not 0.0 <= m <= 1.0:
-        raise ValueError(f'MeanTeacherHook: momentum {where} is {m!r}, outside [0, 1]. {_MMDET_HINT}.')
+        raise ValueError(f'EMATeacherHook: teacher_momentum {where} is {m!r}, outside [0, 1]. {_MMDET_HINT}.')
 
 
 def _warn_if_small(m: float, where: str) -> None:
     if m < 0.5:
-        warnings.warn(f'MeanTeacherHook: momentum {where} is {m!r} < 0.5, so the teacher mostly '
+        warnings.warn(f'EMATeacherHook: teacher_momentum {where} is {m!r} < 0.5, so the teacher mostly '
                       f'follows the student. {_MMDET_HINT}; did you mean {1.0 - m!r}?',
                       stacklevel=3)
 
 
+def _complement(momentum) -> str:
+    """``1 - momentum`` for an error message (the value itself when it is not a number)."""
+    if isinstance(momentum, numbers.Real) and not isinstance(momentum, bool):
+        return repr(round(1.0 - float(momentum), 12))
+    return '<1 - your value>'
+
+
 def build_momentum(momentum: Union[float, str, dict, Schedule]) -> Schedule:
-    """A momentum schedule from a number, a schedule type name or a schedule config."""
+    """A teacher-momentum schedule from a number, a schedule type name or a schedule config."""
     if isinstance(momentum, numbers.Real) and not isinstance(momentum, bool):
         _check_momentum_range(float(momentum), 'given')
         _warn_if_small(float(momentum), 'given')
@@ -116,13 +124,13 @@ class _TensorPairs:
         if teacher.keys() != student.keys():
             only_t = sorted(teacher.keys() - student.keys())[:5]
             only_s = sorted(student.keys() - teacher.keys())[:5]
-            raise ValueError(f'MeanTeacherHook: teacher and student {kind} differ by name: only in '
+            raise ValueError(f'EMATeacherHook: teacher and student {kind} differ by name: only in '
                              f'teacher {only_t}, only in student {only_s} (first 5 each)')
         pairs = []
         for name, t in teacher.items():
             s = student[name]
             if t.shape != s.shape:
-                raise ValueError(f'MeanTeacherHook: {kind[:-1]} {name!r} has shape {tuple(t.shape)} '
+                raise ValueError(f'EMATeacherHook: {kind[:-1]} {name!r} has shape {tuple(t.shape)} '
                                  f'in the teacher and {tuple(s.shape)} in the student')
             pairs.append((t, s))
         return pairs
@@ -143,11 +151,11 @@ def _copy_into(teacher: List[torch.Tensor], student: List[torch.Tensor]) -> None
 
 
 @HOOKS.register_module()
-class MeanTeacherHook(Hook):
+class EMATeacherHook(Hook):
     """Update the teacher as an EMA of the student after the optimizer step (see module docstring).
 
     Args:
-        momentum: teacher weight ``m`` as a number in [0, 1], a schedule type name or a schedule
+        teacher_momentum: teacher weight ``m`` as a number in [0, 1], a schedule type name or a schedule
             config of :mod:`ssod.schedules`, evaluated at the number of completed iterations.
             Default: ``dict(type='softteacher_warmup', warm_up=0, m_max=0.999)``.
         interval: update every ``interval`` iterations (the reference's ``interval``).
@@ -159,20 +167,26 @@ class MeanTeacherHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self,
-                 momentum: Union[float, str, dict, Schedule, None] = None,
+                 teacher_momentum: Union[float, str, dict, Schedule, None] = None,
                  interval: int = 1,
                  buffers: str = 'ema',
-                 skip_buffer: Optional[bool] = None):
+                 skip_buffer: Optional[bool] = None,
+                 momentum: Optional[float] = None):
+        if momentum is not None:
+            raise ValueError(f'EMATeacherHook: momentum is mmdet\'s MeanTeacherHook argument (the '
+                             f'weight of the student); use teacher_momentum (the weight of the '
+                             f'teacher), e.g. teacher_momentum={_complement(momentum)}. {_MMDET_HINT}.')
         if skip_buffer is not None:
-            raise ValueError(f'MeanTeacherHook: skip_buffer is mmdet\'s argument; use buffers='
+            raise ValueError(f'EMATeacherHook: skip_buffer is mmdet\'s argument; use buffers='
                              f'\'keep\' (skip_buffer=True) or buffers=\'ema\' (skip_buffer=False). '
                              f'{_MMDET_HINT}.')
         if isinstance(interval, bool) or not isinstance(interval, numbers.Integral) or interval < 1:
-            raise ValueError(f'MeanTeacherHook: interval must be a positive integer, got {interval!r}')
+            raise ValueError(f'EMATeacherHook: interval must be a positive integer, got {interval!r}')
         if buffers not in BUFFER_MODES:
-            raise ValueError(f'MeanTeacherHook: buffers must be one of {BUFFER_MODES}, got {buffers!r}')
-        self.momentum: Schedule = (SoftTeacherWarmupSchedule(warm_up=0, m_max=0.999)
-                                   if momentum is None else build_momentum(momentum))
+            raise ValueError(f'EMATeacherHook: buffers must be one of {BUFFER_MODES}, got {buffers!r}')
+        self.teacher_momentum: Schedule = (SoftTeacherWarmupSchedule(warm_up=0, m_max=0.999)
+                                           if teacher_momentum is None
+                                           else build_momentum(teacher_momentum))
         self.interval = int(interval)
         self.buffers = buffers
         self._teacher_in_checkpoint = False
@@ -187,7 +201,7 @@ class MeanTeacherHook(Hook):
         missing = [name for name in ('teacher', 'student')
                    if not isinstance(getattr(model, name, None), nn.Module)]
         if missing:
-            raise AttributeError(f'MeanTeacherHook needs a model with `teacher` and `student` '
+            raise AttributeError(f'EMATeacherHook needs a model with `teacher` and `student` '
                                  f'submodules; {type(model).__name__} has no {" or ".join(missing)}')
         return model.teacher, model.student
 
@@ -201,8 +215,8 @@ class MeanTeacherHook(Hook):
 
     def momentum_at(self, completed_iters: int, max_iters: int) -> float:
         """``m`` after ``completed_iters`` optimizer steps; checked to lie in [0, 1]."""
-        m = float(self.momentum.value(completed_iters, max_iters))
-        _check_momentum_range(m, f'at iteration {completed_iters} ({self.momentum!r})')
+        m = float(self.teacher_momentum.value(completed_iters, max_iters))
+        _check_momentum_range(m, f'at iteration {completed_iters} ({self.teacher_momentum!r})')
         return m
 
     # ---------------------------------------------------------------------------------------------
@@ -220,25 +234,25 @@ class MeanTeacherHook(Hook):
         """Check the model and momentum, then copy student -> teacher if this is a fresh start."""
         teacher, student = self._teacher_and_student(runner)
         self._pairs = _TensorPairs(teacher, student)
-        final_m = self.momentum_at(runner.max_iters, runner.max_iters)
-        _warn_if_small(final_m, f'at the end of training ({self.momentum!r})')
+        final_m = self.teacher_momentum_at(runner.max_iters, runner.max_iters)
+        _warn_if_small(final_m, f'at the end of training ({self.teacher_momentum!r})')
 
         if runner.iter > 0:
-            runner.logger.info(f'MeanTeacherHook: resumed at iteration {runner.iter}; '
+            runner.logger.info(f'EMATeacherHook: resumed at iteration {runner.iter}; '
                                f'keeping the teacher from the checkpoint')
         elif self._teacher_in_checkpoint:
-            runner.logger.info('MeanTeacherHook: the loaded checkpoint has teacher weights; '
+            runner.logger.info('EMATeacherHook: the loaded checkpoint has teacher weights; '
                                'keeping them instead of copying the student')
         else:
             self.copy_student_to_teacher(runner)
-            runner.logger.info('MeanTeacherHook: teacher initialised as a copy of the student')
+            runner.logger.info('EMATeacherHook: teacher initialised as a copy of the student')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
                          outputs: Optional[dict] = None) -> None:
         completed = runner.iter + 1
         if completed % self.interval != 0:
             return
-        m = self.momentum_at(completed, runner.max_iters)
+        m = self.teacher_momentum_at(completed, runner.max_iters)
         self.update_teacher(runner, m)
         runner.message_hub.update_scalar(MOMENTUM_LOG_KEY, m)
 
@@ -265,5 +279,5 @@ class MeanTeacherHook(Hook):
             _copy_into(*pairs.other_buffers)
 
     def __repr__(self) -> str:
-        return (f'MeanTeacherHook(momentum={self.momentum!r}, interval={self.interval}, '
+        return (f'EMATeacherHook(teacher_momentum={self.teacher_momentum!r}, interval={self.interval}, '
                 f'buffers={self.buffers!r})')

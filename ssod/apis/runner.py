@@ -1,8 +1,10 @@
-"""Command-line options and start-up steps that ``tools/train.py`` and ``tools/test.py`` share."""
+"""Command-line options and start-up steps that ``tools/train.py`` and ``tools/test.py`` share: loading
+the config with its overrides, and building the Runner after the launcher's set-up. Errors are raised
+(:class:`~ssod.apis.config_checks.ConfigError`, :class:`~ssod.apis.distributed.LauncherError`); the tools
+turn them into an ``error: ...`` exit."""
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Optional
 
 from mmengine.config import Config, DictAction
@@ -11,7 +13,7 @@ from mmengine.runner import Runner
 from ssod.registry import RUNNERS
 
 from .config_checks import ConfigError
-from .distributed import LauncherError, setup_launcher
+from .distributed import setup_launcher
 from .split_placeholders import resolve_split_placeholders
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -58,10 +60,7 @@ def load_config(config: str, launcher: str, cfg_options: Optional[dict], work_di
 
 def build_runner(cfg: Config, launcher: str):
     """The Runner of ``cfg`` (the config's ``runner_type`` if it names one), after the launcher's
-    process-group set-up (:func:`~ssod.utils.distributed.setup_launcher`); a launcher error exits
-    with its message."""
-    try:
-        setup_launcher(cfg, launcher)  # rank variables; gloo on machines without CUDA
-    except LauncherError as error:
-        sys.exit(f'error: {error}')
+    process-group set-up (:func:`~ssod.apis.distributed.setup_launcher`, which raises
+    :class:`~ssod.apis.distributed.LauncherError` for a launch that cannot work)."""
+    setup_launcher(cfg, launcher)  # rank variables; gloo on machines without CUDA
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

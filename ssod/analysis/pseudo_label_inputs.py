@@ -15,12 +15,12 @@ What it does, for an mmengine config and a checkpoint:
    augmentation: the teacher sees each image as at validation).
 3. **Hidden ground truth.** ``--hidden-gt``, else the config's ``hidden_gt_file`` of that dataset,
    else ``unlabeled-hidden-gt.json`` next to the unlabeled json (the file
-   :func:`ssod.datasets.coco_files.write_semi_split` writes). It is read by the ``CocoWithHiddenGT``
+   :func:`ssod.data.coco_files.write_semi_split` writes). It is read by the ``CocoWithHiddenGT``
    dataset (:mod:`ssod.datasets.hidden_gt`), which checks that every unlabeled image is in it under the
    same id and file name and maps categories to the config's classes by name (``iscrowd`` and
    sub-pixel boxes are left out); the boxes are in the original image frame.
-4. **Filter stages**, exactly as SoftTeacher filters during training (see
-   ``ssod/models/detectors/soft_teacher.py``), each box gets the last stage it passes:
+4. **Filter stages**, decided by the function SoftTeacher filters with during training
+   (:func:`ssod.models.pseudo_labels.stage_masks`); each box gets the last stage it passes:
 
    * ``STAGE_DETECTED`` (0): a teacher detection (``teacher_pseudo_labels``: the teacher's test config
      ``score_thr`` and ``min_pseudo_bbox_wh``) with score <= ``pseudo_label_initial_score_thr``;
@@ -51,12 +51,13 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import ssod  # noqa: F401  (registers ssod components, checkpoint allow-list)
-from ssod.datasets.coco_files import SPLIT_FILE_NAMES
+from ssod.apis.data_checks import leaf_datasets
+from ssod.data.coco_files import SPLIT_FILE_NAMES
 from ssod.datasets.hidden_gt import HIDDEN_GT_BBOXES, HIDDEN_GT_LABELS
 from ssod.models.detectors.semi_base import SemiBaseDetector
-from ssod.models.pseudo_labels import score_and_size_keep_mask
+from ssod.models.pseudo_labels import (fill_uncertainty, initial_candidate_mask, score_and_size_keep_mask,
+                                       stage_masks)
 from ssod.registry import DATASETS, MODELS
-from ssod.utils.data_checks import leaf_datasets
 
 STAGE_DETECTED, STAGE_INITIAL, STAGE_CLS, STAGE_REG = 0, 1, 2, 3
 NUM_STAGES = 4
@@ -196,20 +197,17 @@ def teacher_boxes_with_stages(model: SemiBaseDetector, inputs: torch.Tensor, sam
                       for d in detections]
     else:
         feats, detections = None, model.teacher_pseudo_labels(inputs, samples)
-    candidates = [score_and_size_keep_mask(d.bboxes, d.scores, cfg.pseudo_label_initial_score_thr,
-                                           cfg.min_pseudo_bbox_wh) for d in detections]
+    candidates = [initial_candidate_mask(d.bboxes, d.scores, cfg) for d in detections]
     if feats is not None:
         uncertainties = model.jitter_uncertainty(feats, [d[m] for d, m in zip(detections, candidates)],
                                                  samples)
     else:
-        uncertainties = [None] * len(detections)
+        uncertainties = [d.scores.new_zeros((0,)) for d in detections]
     for det, mask, uncertainty in zip(detections, candidates, uncertainties):
-        det.reg_uncertainty = det.scores.new_full(det.scores.shape, float('inf'))
-        if uncertainty is not None:
-            det.reg_uncertainty[mask] = uncertainty
-        passed_cls = mask & (det.scores > cfg.cls_pseudo_thr)
-        passed_reg = passed_cls & (det.reg_uncertainty < cfg.reg_pseudo_thr)
-        det.stages = mask.long() + passed_cls.long() + passed_reg.long()
+        measured = mask if feats is not None else torch.zeros_like(mask)
+        det.reg_uncertainty = fill_uncertainty(det.scores, measured, uncertainty)
+        stages = stage_masks(det.scores, cfg, det.reg_uncertainty, initial=mask)
+        det.stages = stages['initial'].long() + stages['cls'].long() + stages['reg'].long()
     return detections
 
 

@@ -28,6 +28,13 @@ SPLIT_FILE_NAMES = {
 }
 
 
+def percent_text(percent: float) -> str:
+    """How a percent is spelled in split file and config names: ``10 -> '10'``, ``10.0 -> '10'``,
+    ``0.5 -> '0.5'`` (tools/data/split_coco.py writes, tools/analysis/benchmark_matrix.py reads them)."""
+    percent = float(percent)
+    return str(int(percent)) if percent.is_integer() else repr(percent)
+
+
 def make_categories(class_names: Sequence[str]) -> List[dict]:
     """COCO ``categories`` with ids 1..K in the given order."""
     if len(set(class_names)) != len(class_names):

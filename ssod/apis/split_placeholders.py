@@ -9,12 +9,12 @@ declares two top-level values and writes its split files as templates::
 
 mmengine evaluates a config file when it is loaded, so a path computed from ``fold`` inside the file
 would be frozen before ``--cfg-options fold=3`` is merged. The templates are therefore plain strings,
-and :func:`resolve_split_placeholders` (called by :func:`ssod.utils.cli.load_config` for tools/train.py
+and :func:`resolve_split_placeholders` (called by :func:`ssod.apis.runner.load_config` for tools/train.py
 and tools/test.py, after the merge) replaces ``{fold}`` / ``{percent}`` in every string of the config.
 The names follow microsoft/SoftTeacher's split files (``instances_train2017.1@10.json``); ``tools/data/split_coco.py``
 writes them.
 
-Rules (each violation is a :class:`~ssod.utils.config_checks.ConfigError` naming the key):
+Rules (each violation is a :class:`~ssod.apis.config_checks.ConfigError` naming the key):
 
 * ``fold`` must be an integer in 1..5 (the 5 seeded splits of the STAC / Soft Teacher protocol);
 * ``percent`` must be a number in (0, 100); an integral value is written without decimals (``10``,
@@ -28,19 +28,14 @@ from typing import Any, Dict, List, Tuple
 
 from mmengine.config import Config
 
+from ssod.data.coco_files import percent_text
+
 from .config_checks import ConfigError
 
 PLACEHOLDERS = ('fold', 'percent')
 FOLDS = range(1, 6)
 # Named fields only: '{}' or '{:.3f}' (format strings of other components) are left alone.
 _FIELD = re.compile(r'\{([A-Za-z_]\w*)\}')
-
-
-def percent_text(percent: float) -> str:
-    """How a percent is spelled in split file and config names: ``10 -> '10'``, ``10.0 -> '10'``,
-    ``0.5 -> '0.5'`` (tools/data/split_coco.py writes, tools/analysis/benchmark_matrix.py reads them)."""
-    percent = float(percent)
-    return str(int(percent)) if percent.is_integer() else repr(percent)
 
 
 def format_percent(percent: Any) -> str:
