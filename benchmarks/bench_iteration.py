@@ -72,7 +72,6 @@ import os
 import os.path as osp
 import resource
 import statistics
-import sys
 import tempfile
 import time
 
@@ -80,7 +79,6 @@ import torch
 from mmengine.config import DictAction
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
 # --data: (SoftTeacher config, semi data config); the tree crowns must exist (make data / make demo).
 DATA_SETS = dict(
     synthetic=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
@@ -255,10 +253,10 @@ def build_batches(root, args, count):
 def make_data(root, args):
     if args.data != 'synthetic':
         return
-    import make_synthetic
-    make_synthetic.generate(root, num_images=32, image_size=args.image_size, num_classes=3,
-                            labeled_percent=50, val_images=1, seed=args.seed, workers=1,
-                            print_fn=lambda *_: None)
+    from ssod.data import synthetic
+    synthetic.generate(root, num_images=32, image_size=args.image_size, num_classes=3,
+                       labeled_percent=50, val_images=1, seed=args.seed, workers=1,
+                       print_fn=lambda *_: None)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -29,20 +29,16 @@ Prints a table; asserts nothing. About 1-2 minutes on 2 CPU cores with the defau
 """
 import argparse
 import copy
-import os.path as osp
 import statistics
-import sys
 import tempfile
 import time
 
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
-sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))
 # The data sets, threshold keys and batches are those of the iteration benchmark (the unlabeled
-# samples of the semi data configs carry hidden GT).
-from bench_iteration import DATA_SETS, PAPER_THRESHOLDS, THRESHOLD_KEYS, build_batches  # noqa: E402
+# samples of the semi data configs carry hidden GT); Python puts this script's folder first on the
+# module path, so its sibling imports as is.
+from bench_iteration import DATA_SETS, PAPER_THRESHOLDS, THRESHOLD_KEYS, build_batches
 HIDDEN_KEYS = ('hidden_gt_bboxes', 'hidden_gt_labels')
 
 
@@ -157,10 +153,10 @@ def main(argv=None):
     MessageHub.get_instance('bench_pseudo_label_metric')
     with tempfile.TemporaryDirectory() as root:
         if args.data == 'synthetic':
-            import make_synthetic
-            make_synthetic.generate(root, num_images=32, image_size=args.image_size, num_classes=3,
-                                    labeled_percent=50, val_images=1, seed=args.seed, workers=1,
-                                    print_fn=lambda *_: None)
+            from ssod.data import synthetic
+            synthetic.generate(root, num_images=32, image_size=args.image_size, num_classes=3,
+                               labeled_percent=50, val_images=1, seed=args.seed, workers=1,
+                               print_fn=lambda *_: None)
         count = args.warmup + args.rounds
         with_gt = build_batches(root, args, count)
     plain = [without_hidden_gt(b) for b in with_gt]

@@ -1,12 +1,8 @@
 """Shared fixtures: small generated data sets (no network, no downloads), single-threaded torch."""
-import os.path as osp
-import sys
-
 import pytest
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'data'))
+from ssod.data import synthetic
 
 
 @pytest.fixture(scope='session')
@@ -15,9 +11,8 @@ def synthetic_data(tmp_path_factory):
 
     Returns the data root; annotation files are ``annotations/{labeled,unlabeled,...}.json``.
     """
-    import make_synthetic
     root = str(tmp_path_factory.mktemp('synthetic'))
-    make_synthetic.generate(root, num_images=24, image_size=64, num_classes=3, labeled_percent=50,
+    synthetic.generate(root, num_images=24, image_size=64, num_classes=3, labeled_percent=50,
                             val_images=8, seed=0, workers=1, print_fn=lambda *_: None)
     return root
 

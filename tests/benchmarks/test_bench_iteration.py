@@ -1,11 +1,8 @@
 """benchmarks/bench_iteration.py run for real at a toy size: both SoftTeachers train on the same batches,
 the R-CNN call counts differ as designed, and --cfg-options reaches both model configs."""
-import os.path as osp
-import sys
+from tests.scripts import load_script
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))
-import bench_iteration  # noqa: E402
+bench_iteration = load_script('benchmarks/bench_iteration.py')
 
 
 def test_cfg_options_reach_both_model_configs():

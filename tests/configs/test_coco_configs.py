@@ -18,9 +18,8 @@ from ssod.registry import DATA_SAMPLERS, DATASETS, MODELS
 from ssod.apis.config_checks import ConfigError
 from ssod.apis.data_checks import preflight_check
 from ssod.apis.split_placeholders import resolve_split_placeholders
-
-from coco_fake_tree import (LABELED_IMAGES, TRAIN_IMAGES, UNLABELED_IMAGES, VAL_IMAGES,
-                             make_fake_coco, point_config_at)
+from tests.configs.coco_fake_tree import (LABELED_IMAGES, TRAIN_IMAGES, UNLABELED_IMAGES, VAL_IMAGES,
+                                          make_fake_coco, point_config_at)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO_ROOT, 'configs')

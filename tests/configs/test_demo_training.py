@@ -3,14 +3,14 @@ here on a small synthetic data set so that it runs in seconds on a CPU."""
 import glob
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
+from tests.scripts import load_script
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import train  # noqa: E402
+train = load_script('tools/train.py')
 
 DEMO_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
                        'faster_rcnn_r18_tiny_tree_crowns_supervised.py')

@@ -3,7 +3,6 @@ run of the synthetic config), the logged precision/recall are the matching count
 candidates against the hidden GT of the batch, and without hidden GT training runs unchanged."""
 import copy
 import os.path as osp
-import sys
 import uuid
 
 import numpy as np
@@ -19,9 +18,9 @@ import ssod  # noqa: F401
 from ssod.evaluation import online_pseudo_quality
 from ssod.evaluation.pseudo_label_quality import count_matches, sum_counts
 
+from tests.models.detectors.semi_test_utils import build_semi, multi_batch, tiny_retinanet
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'models', 'detectors'))
-from semi_test_utils import build_semi, multi_batch, tiny_retinanet  # noqa: E402
 
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')

@@ -4,11 +4,11 @@ import warnings
 
 import pytest
 import torch
-from hook_test_utils import FakeRunner, ToyTeacherStudent, build_runner
 from torch import nn
 
 from ssod.engine.hooks import EMATeacherHook
 from ssod.registry import HOOKS
+from tests.engine.hooks.hook_test_utils import FakeRunner, ToyTeacherStudent, build_runner
 
 
 def weights(module):

@@ -3,13 +3,13 @@ import glob
 import json
 
 import pytest
-from hook_test_utils import FakeRunner, ToyTeacherStudent, build_runner
 from mmengine.model import is_model_wrapper
 from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
 from ssod.engine.hooks import Weighter
 from ssod.registry import HOOKS
+from tests.engine.hooks.hook_test_utils import FakeRunner, ToyTeacherStudent, build_runner
 
 
 @pytest.fixture

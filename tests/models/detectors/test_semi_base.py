@@ -8,9 +8,10 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from semi_test_utils import (SIZE, as_float, assert_finite, build_semi, fake_detections, images,
-                             multi_batch, sample, tiny_faster_rcnn, tiny_retinanet, total)
 from ssod.registry import MODELS
+from tests.models.detectors.semi_test_utils import (SIZE, as_float, assert_finite, build_semi,
+                                                    fake_detections, images, multi_batch, sample,
+                                                    tiny_faster_rcnn, tiny_retinanet, total)
 
 KEYS = {f'{p}_{k}' for p in ('sup', 'unsup')
         for k in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'acc', 'loss_bbox')}
@@ -214,12 +215,8 @@ def test_multibranch_pipeline_and_preprocessor_feed_the_detector():
 
 
 def test_loss_weights_live_only_in_attributes_so_a_misaimed_weighter_fails_early():
-    import os.path as osp
-    import sys
-    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'engine',
-                                'hooks'))
-    from hook_test_utils import FakeRunner
     from ssod.engine.hooks import Weighter
+    from tests.engine.hooks.hook_test_utils import FakeRunner
     model = build_semi('SemiBaseDetector', sup_weight=0.5, unsup_weight=3.0)
     assert (model.sup_weight, model.unsup_weight) == (0.5, 3.0)
     assert 'unsup_weight' not in model.semi_train_cfg and 'sup_weight' not in model.semi_train_cfg

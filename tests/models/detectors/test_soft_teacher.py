@@ -11,13 +11,13 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
-from semi_test_utils import (as_float, assert_finite, build_semi, fake_detections, images,
-                             multi_batch, sample, tiny_retinanet, total)
 from ssod.models.detectors.soft_teacher import _regression_mask
 from ssod.models.pseudo_labels import score_and_size_keep_mask
 from ssod.models.soft_cls_loss import (background_weights, soft_weighted_cls_loss,
                                        softmax_background_prob)
 from ssod.registry import MODELS
+from tests.models.detectors.semi_test_utils import (as_float, assert_finite, build_semi, fake_detections,
+                                                    images, multi_batch, sample, tiny_retinanet, total)
 
 KEYS = {f'{p}_{k}' for p in ('sup', 'unsup')
         for k in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'acc', 'loss_bbox')}

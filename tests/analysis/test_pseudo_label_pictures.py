@@ -1,18 +1,19 @@
-"""Tests of tools/analysis/show_pseudo_labels.py: stage colours, GT on top, sizes, files, bad input."""
+"""Tests of ssod/analysis/pseudo_label_pictures.py and tools/analysis/show_pseudo_labels.py: stage colours, GT on top, sizes, files, bad input."""
 import json
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from ssod.analysis import pseudo_label_pictures as show_pseudo_labels
+from ssod.analysis.pseudo_label_inputs import (STAGE_CLS, STAGE_DETECTED, STAGE_INITIAL, STAGE_REG,
+                                               ImagePseudoLabels, PseudoLabelInputError)
+from ssod.analysis.pseudo_label_pictures import COLOURS, GT
+from tests.scripts import load_script
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
-import show_pseudo_labels  # noqa: E402
-from pseudo_label_inputs import (STAGE_CLS, STAGE_DETECTED, STAGE_INITIAL, STAGE_REG,  # noqa: E402
-                                 ImagePseudoLabels, PseudoLabelInputError)
-from show_pseudo_labels import COLOURS, GT  # noqa: E402
+tool = load_script('tools/analysis/show_pseudo_labels.py')
 
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
@@ -98,6 +99,6 @@ def test_bad_input_is_a_clear_error(synthetic_data, init_checkpoint, tmp_path, c
     with pytest.raises(PseudoLabelInputError, match='--num-images must be >= 1'):
         show_pseudo_labels.show_pseudo_labels(SYNTHETIC_CONFIG, init_checkpoint, str(tmp_path / 'o'),
                                               num_images=0)
-    code = show_pseudo_labels.main([str(tmp_path / 'no_config.py'), init_checkpoint])
+    code = tool.main([str(tmp_path / 'no_config.py'), init_checkpoint])
     assert code == 2 and 'config file' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()

@@ -1,4 +1,4 @@
-"""Fixtures shared by the tool tests."""
+"""Fixtures of the pseudo-label analysis tests."""
 import os.path as osp
 
 import pytest

@@ -1,16 +1,16 @@
-"""Tests of tools/analysis/plot_curves.py: what is read from scalars.json, what is drawn, bad input."""
+"""Tests of ssod/analysis/curves.py and tools/analysis/plot_curves.py: what is read from scalars.json, what is drawn, bad input."""
 import json
 import os.path as osp
 import struct
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
-import plot_curves  # noqa: E402
+from ssod.analysis import curves as plot_curves
+from tests.scripts import load_script
+
+tool = load_script('tools/analysis/plot_curves.py')
 
 # matplotlib's first line colour (tab:blue), in BGR as cv2 reads it.
 FIRST_LINE_BGR = (180, 119, 31)
@@ -137,7 +137,7 @@ def test_keys_option_size_and_main(tmp_path):
     work_dir = str(tmp_path / 'run')
     fake_run(work_dir)
     out = tmp_path / 'out'
-    assert plot_curves.main([work_dir, '--out', str(out), '--size', '400', '300', '--keys',
+    assert tool.main([work_dir, '--out', str(out), '--size', '400', '300', '--keys',
                              'sup=sup_*', 'lr']) == 0
     assert sorted(p.name for p in out.iterdir()) == ['lr.png', 'sup.png']
     assert png_size(str(out / 'sup.png')) == (400, 300)
@@ -145,7 +145,7 @@ def test_keys_option_size_and_main(tmp_path):
                                                                       ['teacher/*', 'student/*'])
     assert plot_curves.parse_group('train/pseudo/*') == ('train_pseudo', ['train/pseudo/*'])
     # Default output folder: <work dir>/curves.
-    assert plot_curves.main([work_dir, '--keys', 'loss']) == 0
+    assert tool.main([work_dir, '--keys', 'loss']) == 0
     assert osp.isfile(osp.join(work_dir, 'curves', 'loss.png'))
 
 
@@ -192,6 +192,6 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     good.write_text(json.dumps(train_line(1, loss=1.0)) + '\n')
     with pytest.raises(plot_curves.CurveInputError, match=r"keys in the logs: \['data_time', 'loss'"):
         plot_curves.plot_curves([str(good)], str(tmp_path / 'out'), {'x': ['nothing*']})
-    assert plot_curves.main([str(tmp_path / 'nowhere')]) == 2
+    assert tool.main([str(tmp_path / 'nowhere')]) == 2
     assert 'error:' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()

@@ -1,4 +1,4 @@
-"""Tests of tools/analysis/benchmark_matrix.py on fake work dirs with mmengine-style scalar logs.
+"""Tests of ssod/analysis/benchmark_matrix.py and tools/analysis/benchmark_matrix.py on fake work dirs with mmengine-style scalar logs.
 
 Layout of the fake runs (``<root>/st_{percent}pct/fold{fold}/<timestamp>/vis_data/scalars.json``), with
 teacher + student validation lines as ssod's SemiValLoop writes them:
@@ -9,7 +9,6 @@ teacher + student validation lines as ssod's SemiValLoop writes them:
 * 5 %: nothing;
 * 10 %: folds 1, 2, 4 (0.338 / 0.342 / 0.334); fold 3 has no folder, fold 5 a log without evaluation.
 """
-import importlib.util
 import json
 import math
 import os
@@ -18,18 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from ssod.analysis import benchmark_matrix as bm
+from tests.scripts import load_script
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL_PATH = REPO_ROOT / 'tools' / 'analysis' / 'benchmark_matrix.py'
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_matrix', TOOL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bm = _load_tool()
+tool = load_script('tools/analysis/benchmark_matrix.py')
 
 CONFIG_10PCT = 'configs/soft_teacher/soft_teacher_faster_rcnn_r50_caffe_fpn_coco_10pct_180k.py'
 
@@ -65,7 +57,7 @@ def runs(tmp_path):
 
 
 def run_tool(capsys, *argv):
-    code = bm.main([str(a) for a in argv])
+    code = tool.main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

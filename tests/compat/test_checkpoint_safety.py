@@ -1,7 +1,6 @@
 """Checkpoints save, load and resume under torch.load(weights_only=True); unsafe pickles are refused."""
 import os
 import os.path as osp
-import sys
 import uuid
 
 import numpy as np
@@ -14,10 +13,9 @@ from torch import nn
 
 import ssod  # noqa: F401
 from ssod.compat.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
+from tests.scripts import load_script
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
-import sanitize_checkpoint  # noqa: E402
+sanitize_checkpoint = load_script('tools/misc/sanitize_checkpoint.py')
 
 
 class LinearRegressor(BaseModel):

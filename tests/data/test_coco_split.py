@@ -1,24 +1,14 @@
-"""Tests of tools/data/split_coco.py on small generated COCO files: exact counts, disjoint and complete
+"""Tests of ssod/data/coco_split.py and tools/data/split_coco.py on small generated COCO files: exact counts, disjoint and complete
 splits, hidden ground truth, reproducibility, file names, and every bad-input error."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-TOOL_PATH = Path(__file__).resolve().parents[2] / 'tools' / 'data' / 'split_coco.py'
+from ssod.data import coco_split as sc
+from tests.scripts import load_script
 
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('split_coco', TOOL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-sc = _load_tool()
+tool = load_script('tools/data/split_coco.py')
 
 CATEGORIES = [dict(id=1, name='person', supercategory='person'),
               dict(id=3, name='car', supercategory='car')]
@@ -137,7 +127,7 @@ def test_reproducible_and_fold_dependent(coco_file, tmp_path):
 
 
 def test_main_defaults_and_report(coco_file, capsys):
-    assert sc.main([str(coco_file)]) == 0
+    assert tool.main([str(coco_file)]) == 0
     out_dir = coco_file.parent / 'semi_supervised'
     names = sorted(p.name for p in out_dir.iterdir())
     assert len(names) == 4 * 5 * 3
@@ -156,7 +146,7 @@ def test_main_defaults_and_report(coco_file, capsys):
 
 def test_no_hidden_gt_other_stem_and_fractional_percent(tmp_path, capsys):
     coco_file = write(tmp_path / 'ann' / 'my_train.json', fake_coco(40))
-    assert sc.main([str(coco_file), '--out', str(tmp_path / 'o'), '--percent', '2.5', '12.5', '2.5',
+    assert tool.main([str(coco_file), '--out', str(tmp_path / 'o'), '--percent', '2.5', '12.5', '2.5',
                     '--fold', '4', '--no-hidden-gt']) == 0
     assert sorted(p.name for p in (tmp_path / 'o').iterdir()) == [
         'my_train.4@12.5-unlabeled.json', 'my_train.4@12.5.json',
@@ -176,7 +166,7 @@ def test_tiny_percent_still_labels_one_image(tmp_path):
 # ------------------------------------------------------------------------------------------ bad input
 
 def error_of(capsys, argv):
-    assert sc.main([str(a) for a in argv]) == 2
+    assert tool.main([str(a) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ')
     return err

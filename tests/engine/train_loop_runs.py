@@ -1,12 +1,11 @@
-"""SemiIterBasedTrainLoop: exact O(1) resume, replay fallback, epoch-loop rejection, RNG states.
+"""Real mmengine Runners of a 1-parameter teacher/student (batch size 2, 6 iterations on CPU) for the
+tests of the train loop and of the hooks it relies on (RNG states, sampler seed).
 
-Each run is a real mmengine Runner with a 1-parameter teacher/student, batch size 2, 6 iterations on CPU.
 The loss draws from torch (dropout, rand), numpy and python ``random``, and the data set draws from torch
 in ``__getitem__`` (num_workers=0), so a resume that misses any generator state shows in the losses.
 """
 import os.path as osp
 import random
-import sys
 import uuid
 
 import numpy as np
@@ -18,13 +17,8 @@ from mmengine.hooks import Hook
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ssod.engine.hooks.sampler_seed  # noqa: F401  (registers ssod's DistSamplerSeedHook)
-from ssod.engine import loops as loops_module
-from ssod.engine.hooks.rng_state import CHECKPOINT_KEY, RNGStateHook
 from ssod.datasets.samplers import GroupSemiBalanceSampler
-from ssod.engine.train_loop import SemiIterBasedTrainLoop
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'hooks'))
-from hook_test_utils import ToyTeacherStudent  # noqa: E402
+from tests.engine.hooks.hook_test_utils import ToyTeacherStudent
 
 MAX_ITERS = 6
 KILL_AFTER = 3
@@ -208,130 +202,3 @@ def assert_same_continuation(reference, first, second):
     for name, value in ref_state.items():
         assert torch.equal(state[name], value), name
     assert not torch.equal(model.teacher.weight, model.student.weight)  # EMA ran, not a copy
-
-
-def test_resume_is_exact_and_loads_only_new_batches(tmp_path):
-    reference, ref_dataset, _ = make_runner(tmp_path / 'ref')
-    reference.train()
-    assert len(reference.model.losses) == MAX_ITERS
-    assert len(ref_dataset.loaded) == MAX_ITERS * BATCH
-
-    first, second, dataset, sampler, _ = interrupted_then_resumed(tmp_path, 'protocol')
-    assert_same_continuation(reference, first, second)
-    assert second.iter == MAX_ITERS
-    # O(1) resume: only the 3 new iterations' samples went through the data set, and they are the
-    # ones the uninterrupted run loaded at iterations 4..6
-    assert len(dataset.loaded) == (MAX_ITERS - KILL_AFTER) * BATCH
-    assert dataset.loaded == ref_dataset.loaded[KILL_AFTER * BATCH:]
-    assert sampler.start_calls == [KILL_AFTER]
-    assert sampler.max_iters == MAX_ITERS
-
-
-def test_resume_is_exact_with_the_semi_balance_sampler_and_weighter(tmp_path):
-    """The real stack: GroupSemiBalanceSampler (decaying labeled fraction), Weighter, EMATeacherHook."""
-    reference, ref_dataset, ref_sampler = make_runner(tmp_path / 'ref', 'semi_balance')
-    reference.train()
-    # Labeled images per batch follow the schedule 0.5, 0.5, 0.5, 0.5, 0.25, 0.0 times a batch of 2,
-    # rounded cumulatively: 1, 1, 1, 1, then 1 (cumulative 4.5 rounds up to 5), then 0.
-    labeled_per_iter = [sum(1 for source, _ in ref_dataset.loaded[i * BATCH:(i + 1) * BATCH]
-                            if source == 0) for i in range(MAX_ITERS)]
-    assert labeled_per_iter == [ref_sampler.realised_counts(t)[0] for t in range(MAX_ITERS)]
-    assert labeled_per_iter == [1, 1, 1, 1, 1, 0]
-    assert reference.model.seen_unsup_weights == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5]
-
-    first, second, dataset, sampler, _ = interrupted_then_resumed(tmp_path, 'semi_balance')
-    assert_same_continuation(reference, first, second)
-    assert dataset.loaded == ref_dataset.loaded[KILL_AFTER * BATCH:]  # only new batches loaded
-    assert second.model.seen_unsup_weights == [1.0, 0.5, 0.5]
-    assert sampler.start_iter == KILL_AFTER
-
-
-def test_without_rng_restore_the_continuation_differs(tmp_path):
-    """Control: the exact match above is due to the restored RNG states, not luck."""
-    reference, _, _ = make_runner(tmp_path / 'ref')
-    reference.train()
-    first, _, _ = make_runner(tmp_path / 'a', custom_hooks=[KillAfter(KILL_AFTER)])
-    with pytest.raises(Interrupt):
-        first.train()
-    second, dataset, _ = make_runner(
-        tmp_path / 'b', train_cfg=dict(type='SemiIterBasedTrainLoop', max_iters=MAX_ITERS,
-                                       restore_rng=False),
-        resume_from=osp.join(str(tmp_path / 'a'), f'iter_{KILL_AFTER}.pth'))
-    second.train()
-    assert len(dataset.loaded) == (MAX_ITERS - KILL_AFTER) * BATCH
-    assert second.model.losses != reference.model.losses[KILL_AFTER:]
-
-
-def test_sampler_without_set_start_iter_replays_with_warning(tmp_path, monkeypatch):
-    messages = []
-    original = loops_module.print_log
-
-    def recording_print_log(msg, *args, **kwargs):
-        messages.append(msg)
-        return original(msg, *args, **kwargs)
-
-    monkeypatch.setattr(loops_module, 'print_log', recording_print_log)
-    reference, ref_dataset, _ = make_runner(tmp_path / 'ref', 'replay')
-    reference.train()
-    assert not any('replays' in m for m in messages)
-
-    first, second, dataset, _, _ = interrupted_then_resumed(tmp_path, 'replay')
-    assert_same_continuation(reference, first, second)
-    expected = loops_module.REPLAY_WARNING.format(sampler='InfiniteSampler', k=KILL_AFTER)
-    assert messages.count(expected) == 1
-    assert 'InfiniteSampler has no set_start_iter(); resuming at iteration 3 replays 3 batches' in expected
-    # replay: the 3 old iterations are loaded again, then the 3 new ones
-    assert len(dataset.loaded) == MAX_ITERS * BATCH
-    assert dataset.loaded[KILL_AFTER * BATCH:] == ref_dataset.loaded[KILL_AFTER * BATCH:]
-
-
-@pytest.mark.parametrize('train_cfg', [dict(by_epoch=True, max_epochs=1),
-                                       dict(type='EpochBasedTrainLoop', max_epochs=1)])
-def test_epoch_based_loop_with_infinite_sampler_is_rejected(tmp_path, train_cfg):
-    runner, _, _ = make_runner(tmp_path, train_cfg=train_cfg, custom_hooks=[NoTrainingGuard()])
-    with pytest.raises(ValueError, match=r"IterIndexedSampler is an infinite.*EpochBasedTrainLoop.*"
-                                         r"type='SemiIterBasedTrainLoop', max_iters="):
-        runner.train()
-
-
-def test_epoch_based_loop_with_finite_sampler_is_allowed(tmp_path):
-    from mmengine.runner import EpochBasedTrainLoop
-    runner, _, _ = make_runner(tmp_path, 'replay', train_cfg=dict(by_epoch=True, max_epochs=1))
-    loops_module.check_loop_fits_sampler(runner.train_loop)  # InfiniteSampler has no set_start_iter
-    assert isinstance(runner.train_loop, EpochBasedTrainLoop)
-
-
-def test_rng_states_load_with_weights_only_and_no_allow_list(tmp_path):
-    first, _, _ = make_runner(tmp_path, custom_hooks=[KillAfter(KILL_AFTER)])
-    with pytest.raises(Interrupt):
-        first.train()
-    assert isinstance(first.train_loop, SemiIterBasedTrainLoop)
-    assert sum(isinstance(h, RNGStateHook) for h in first.hooks) == 1
-    checkpoint = torch.load(osp.join(str(tmp_path), f'iter_{KILL_AFTER}.pth'), weights_only=True)
-    states = checkpoint[CHECKPOINT_KEY]
-    assert set(states) >= {'python', 'numpy', 'torch', 'cuda', 'version'}
-    path = str(tmp_path / 'rng_only.pth')
-    torch.save(states, path)
-    # ssod adds numpy/HistoryBuffer to torch's allow-list on import; the RNG states need none of it
-    user_globals = torch.serialization.get_safe_globals()
-    torch.serialization.clear_safe_globals()
-    try:
-        loaded = torch.load(path, weights_only=True)
-    finally:
-        torch.serialization.add_safe_globals(user_globals)
-    assert torch.equal(loaded['torch'], states['torch'])
-    assert loaded['numpy'][1] == states['numpy'][1] and len(loaded['numpy'][1]) == 624
-    assert loaded['python'][1] == states['python'][1] and len(loaded['python'][1]) == 625
-
-
-def test_preserved_rng_states_hides_the_draws_of_a_block():
-    from ssod.engine.hooks.rng_state import get_rng_states, preserved_rng_states, set_rng_states
-    torch.manual_seed(1), np.random.seed(1), random.seed(1)
-    saved = get_rng_states()
-    expected = (torch.rand(3), np.random.rand(3), random.random())
-    set_rng_states(saved)
-    with preserved_rng_states():  # e.g. validation
-        torch.rand(5), np.random.rand(5), random.random(), torch.randn(2)
-    got = (torch.rand(3), np.random.rand(3), random.random())
-    assert torch.equal(got[0], expected[0])
-    assert np.array_equal(got[1], expected[1]) and got[2] == expected[2]

@@ -1,16 +1,17 @@
-"""Tests of tools/data/make_synthetic.py: rendering, the written data set, the command line."""
+"""Tests of ssod/data/synthetic.py (rendering, the written data set) and its command line,
+tools/data/make_synthetic.py."""
 import json
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-TOOLS_DATA = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools', 'data')
-sys.path.insert(0, TOOLS_DATA)
-import make_synthetic  # noqa: E402
+from ssod.data import synthetic as make_synthetic
+from tests.scripts import load_script
+
+tool = load_script('tools/data/make_synthetic.py')
 
 ANNOTATION_FILES = ('labeled.json', 'unlabeled.json', 'unlabeled-hidden-gt.json', 'val.json')
 # A pixel counts as "changed by an object" when some channel differs from the background by this many
@@ -195,24 +196,24 @@ def cli_args(out, num_images=10, *extra):
 
 def test_main_is_idempotent_and_force_regenerates(tmp_path, capsys):
     out = tmp_path / 'synthetic'
-    assert make_synthetic.main(cli_args(out)) == 0
+    assert tool.main(cli_args(out)) == 0
     first = capsys.readouterr().out
     assert '100%' in first and 'labeled.json' in first and 'done in' in first
     assert osp.isfile(out / make_synthetic.STAMP_NAME)
     labeled_before = read_bytes(out / 'annotations' / 'labeled.json')
 
-    assert make_synthetic.main(cli_args(out, 10, '--workers', '2')) == 0
+    assert tool.main(cli_args(out, 10, '--workers', '2')) == 0
     assert 'up to date' in capsys.readouterr().out
 
-    assert make_synthetic.main(cli_args(out, 10, '--force')) == 0
+    assert tool.main(cli_args(out, 10, '--force')) == 0
     assert 'done in' in capsys.readouterr().out
     assert read_bytes(out / 'annotations' / 'labeled.json') == labeled_before
 
 
 def test_main_regenerates_when_arguments_change(tmp_path, capsys):
     out = tmp_path / 'synthetic'
-    assert make_synthetic.main(cli_args(out, 10)) == 0
-    assert make_synthetic.main(cli_args(out, 4)) == 0
+    assert tool.main(cli_args(out, 10)) == 0
+    assert tool.main(cli_args(out, 4)) == 0
     assert 'done in' in capsys.readouterr().out
     images = sorted(p.name for p in (out / 'images').iterdir())
     assert images == [make_synthetic.image_file_name(i) for i in range(4 + 3)]
@@ -221,10 +222,10 @@ def test_main_regenerates_when_arguments_change(tmp_path, capsys):
 
 def test_main_regenerates_missing_files(tmp_path, capsys):
     out = tmp_path / 'synthetic'
-    assert make_synthetic.main(cli_args(out)) == 0
+    assert tool.main(cli_args(out)) == 0
     (out / 'images' / make_synthetic.image_file_name(2)).unlink()
     capsys.readouterr()
-    assert make_synthetic.main(cli_args(out)) == 0
+    assert tool.main(cli_args(out)) == 0
     assert 'done in' in capsys.readouterr().out
     assert (out / 'images' / make_synthetic.image_file_name(2)).is_file()
 
@@ -244,7 +245,7 @@ def test_main_regenerates_missing_files(tmp_path, capsys):
 def test_bad_arguments_exit_2_with_clear_error(tmp_path, capsys, option, value):
     out = tmp_path / 'synthetic'
     with pytest.raises(SystemExit) as exit_info:
-        make_synthetic.main(cli_args(out) + [option, value])
+        tool.main(cli_args(out) + [option, value])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert 'error: ' + option in err and 'Traceback' not in err

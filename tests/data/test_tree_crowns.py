@@ -1,9 +1,7 @@
-"""Tests of tools/data/prepare_tree_crowns.py: geometry, VOC parsing, errors, a fake wheel end to end,
+"""Tests of ssod/data/tree_crowns.py and its command line tools/data/prepare_tree_crowns.py: geometry, VOC parsing, errors, a fake wheel end to end,
 and one run on the real deepforest 2.1.0 wheel (downloaded into a cache; skipped without network)."""
-import importlib.util
 import json
 import os
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -12,18 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-TOOL_PATH = Path(__file__).resolve().parents[2] / 'tools' / 'data' / 'prepare_tree_crowns.py'
+from ssod.data import tree_crowns as ptc
+from tests.scripts import load_script
 
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('prepare_tree_crowns', TOOL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-ptc = _load_tool()
+tool = load_script('tools/data/prepare_tree_crowns.py')
 
 ROLE_FILES = ('labeled.json', 'unlabeled.json', 'unlabeled-hidden-gt.json', 'val.json')
 
@@ -95,7 +85,7 @@ def fake_wheel(tmp_path):
 
 
 def run_main(capsys, *argv):
-    code = ptc.main([str(a) for a in argv])
+    code = tool.main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -264,7 +254,7 @@ def test_degenerate_boxes_are_skipped_with_a_warning(tmp_path, capsys):
 
 def test_invalid_options_exit_2(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
-        ptc.main(['--out', str(tmp_path), '--min-visible', '1.5'])
+        tool.main(['--out', str(tmp_path), '--min-visible', '1.5'])
     assert excinfo.value.code == 2
 
 

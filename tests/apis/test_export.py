@@ -1,9 +1,8 @@
-"""Tests of tools/export_model.py: a SoftTeacher checkpoint from 2 training iterations of the synthetic
+"""Tests of ssod/apis/export.py through tools/export_model.py: a SoftTeacher checkpoint from 2 training iterations of the synthetic
 config is exported (teacher and student), then loaded by mmdet's own ``init_detector`` /
 ``inference_detector`` / ``DetInferencer`` in a fresh Python process that never imports ssod. The
 exported weights must equal the checkpoint's ``teacher.*`` (``student.*``) tensors exactly, and the
 detections must equal those of the semi-supervised detector predicting with that model."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -23,9 +22,9 @@ from mmengine.runner import Runner, load_checkpoint
 
 import ssod  # noqa: F401
 from ssod.registry import MODELS
+from tests.scripts import load_script
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL_PATH = osp.join(REPO_ROOT, 'tools', 'export_model.py')
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
 SUPERVISED_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
@@ -34,14 +33,7 @@ CLASSES = ('ellipse', 'rectangle', 'triangle')
 SOURCE_ITER = 7  # the iteration the hand-made checkpoint claims
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('export_model', TOOL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-em = _load_tool()
+em = load_script('tools/export_model.py')
 
 
 def shapes_image():

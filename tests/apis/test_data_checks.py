@@ -1,9 +1,8 @@
-"""tools/train.py refuses bad data before training: datasets with different classes, missing annotation
-files or image folders (COCO split files name the split command), bad fold/percent values."""
-import importlib.util
+"""ssod/apis/data_checks.py, seen through tools/train.py: bad data is refused before training (datasets
+with different classes, missing annotation files or image folders (COCO split files name the split
+command), bad fold/percent values)."""
 import os
 import os.path as osp
-import sys
 
 import pytest
 from mmengine.config import Config
@@ -11,9 +10,10 @@ from mmengine.config import Config
 import ssod  # noqa: F401
 from ssod.apis.data_checks import DataCheckError, check_same_classes, missing_data_paths, split_hint
 
+from tests.configs.coco_fake_tree import make_fake_coco
+from tests.scripts import load_script
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'configs'))
-from coco_fake_tree import make_fake_coco  # noqa: E402
 
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
@@ -21,15 +21,7 @@ COCO_10PCT = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                       'soft_teacher_faster_rcnn_r50_caffe_fpn_coco_10pct_180k.py')
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('ssod_tools_train',
-                                                  osp.join(REPO_ROOT, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_tool = load_tool()
+train_tool = load_script('tools/train.py')
 
 
 def synthetic_options(root):

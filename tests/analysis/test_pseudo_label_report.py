@@ -1,9 +1,9 @@
-"""Tests of tools/analysis/pseudo_label_report.py (and the shared pseudo_label_inputs.py): exact
+"""Tests of ssod/analysis/pseudo_label_report.py, tools/analysis/pseudo_label_report.py and the shared
+ssod/analysis/pseudo_label_inputs.py: exact
 precision/recall per threshold and class, the teacher run on synthetic data, bad input."""
 import csv
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -12,13 +12,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
-import pseudo_label_inputs  # noqa: E402
-import pseudo_label_report  # noqa: E402
-from pseudo_label_inputs import ImagePseudoLabels, PseudoLabelInputError  # noqa: E402
+from ssod.analysis import pseudo_label_inputs, pseudo_label_report
+from ssod.analysis.pseudo_label_inputs import ImagePseudoLabels, PseudoLabelInputError
+from ssod.registry import MODELS
+from tests.scripts import load_script
 
-from ssod.registry import MODELS  # noqa: E402
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+tool = load_script('tools/analysis/pseudo_label_report.py')
 
 SYNTHETIC_CONFIG = osp.join(REPO_ROOT, 'configs', 'soft_teacher',
                             'soft_teacher_faster_rcnn_r18_tiny_synthetic.py')
@@ -170,7 +170,7 @@ def test_report_on_synthetic_data_with_injected_teacher_predictions(synthetic_da
 def test_end_to_end_command_line_with_a_checkpoint(synthetic_data, init_checkpoint, tmp_path, capsys):
     out_csv, out_json = tmp_path / 'r' / 'sweep.csv', tmp_path / 'r' / 'sweep.json'
     options = [f'{k}={v}' for k, v in data_options(synthetic_data).items()]
-    code = pseudo_label_report.main([SYNTHETIC_CONFIG, init_checkpoint, '--thresholds', '0.05', '0.3',
+    code = tool.main([SYNTHETIC_CONFIG, init_checkpoint, '--thresholds', '0.05', '0.3',
                                      '--num-images', '5', '--csv', str(out_csv), '--json',
                                      str(out_json), '--cfg-options', *options])
     assert code == 0
@@ -250,7 +250,7 @@ def test_bad_input_is_a_clear_error(synthetic_data, init_checkpoint, tmp_path, c
                                    unlabeled_json=str(tmp_path / 'none.json'))
     with pytest.raises(PseudoLabelInputError, match=r'--thresholds must be scores in \[0, 1\)'):
         pseudo_label_report.report(SYNTHETIC_CONFIG, init_checkpoint, [0.5, 1.5], cfg_options=options)
-    assert pseudo_label_report.main([SYNTHETIC_CONFIG, init_checkpoint, '--hidden-gt', str(wrong),
+    assert tool.main([SYNTHETIC_CONFIG, init_checkpoint, '--hidden-gt', str(wrong),
                                      '--cfg-options',
                                      *[f'{k}={v}' for k, v in options.items()]]) == 2
     assert 'error: hidden ground-truth file' in capsys.readouterr().err
