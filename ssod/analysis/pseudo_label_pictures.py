@@ -16,8 +16,9 @@ strip below with the count of each kind. Colours (BGR) are :data:`COLOURS`:
 * score > ``cls_pseudo_thr``: orange (classification pseudo boxes, uncertain for regression);
 * and jitter uncertainty < ``reg_pseudo_thr``: magenta (also regression pseudo boxes).
 
-The stages and the teacher run are those of :mod:`ssod.analysis.pseudo_label_inputs` (SoftTeacher's own filter
-functions and jitter uncertainty; boxes in original-image pixels). Bad input stops with ``error: ...``.
+The stages and the teacher run are those of :mod:`ssod.analysis.pseudo_label_inputs` (SoftTeacher's own
+filter functions and jitter uncertainty; boxes in original-image pixels). Bad input raises
+:class:`~ssod.analysis.pseudo_label_inputs.PseudoLabelInputError`.
 """
 import math
 import os

@@ -19,9 +19,11 @@ class has no GT box. The rows at the config's ``pseudo_label_initial_score_thr``
 (if in the sweep) are marked. Also printed: the precision/recall of SoftTeacher's regression pseudo
 boxes (score > ``cls_pseudo_thr`` and jitter uncertainty < ``reg_pseudo_thr``).
 
-Which model, which images, how the teacher runs: :mod:`ssod.analysis.pseudo_label_inputs` (the unlabeled set of the
-config with its test pipeline; plain detector configs and checkpoints work too). Bad input (missing
-hidden-GT file, image ids that do not match the unlabeled set, ...) stops with ``error: ...`` (exit 2).
+Which model, which images, how the teacher runs: :mod:`ssod.analysis.pseudo_label_inputs` (the unlabeled
+set of the config with its test pipeline; plain detector configs and checkpoints work too). Bad input
+(missing hidden-GT file, image ids that do not match the unlabeled set, ...) raises
+:class:`~ssod.analysis.pseudo_label_inputs.PseudoLabelInputError`; the tool prints ``error: ...``
+(exit 2).
 """
 import csv
 import json

@@ -3,9 +3,9 @@
 Called by the semi-supervised detectors once per unlabeled batch, with the teacher's candidates in the
 **teacher (weak) view** frame. The detectors do not import it: ``SemiBaseDetector(pseudo_quality=...)``
 builds it from the ``TASK_UTILS`` registry (default ``dict(type='PseudoLabelQualityLogger')``), so
-``ssod.models`` does not depend on ``ssod.evaluation``. The hidden ground truth travels in the teacher samples' metainfo in the
-original image frame (``hidden_gt_bboxes`` / ``hidden_gt_labels``, see :mod:`ssod.datasets.hidden_gt`);
-it is projected here into the teacher view with that view's recorded ``homography_matrix`` (clipped to
+``ssod.models`` does not depend on ``ssod.evaluation``. The hidden ground truth travels in the teacher
+samples' metainfo in the original image frame (``hidden_gt_bboxes`` / ``hidden_gt_labels``, see
+:mod:`ssod.datasets.hidden_gt`); it is projected here into the teacher view with that view's recorded ``homography_matrix`` (clipped to
 ``img_shape``, boxes that left the view dropped), so predictions and truth are compared in one frame.
 The weak view only rescales and flips, so this projection is exact.
 

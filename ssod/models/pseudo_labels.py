@@ -1,4 +1,4 @@
-"""Pure tensor helpers for pseudo-labels: the filter stages, box jitter, jitter uncertainty, view projection.
+"""Pure tensor helpers for pseudo-labels: filter stages, box jitter, jitter uncertainty, view projection.
 
 Conventions (all functions):
 * boxes are ``(n, 4)`` float tensors ``(x1, y1, x2, y2)`` in **pixels** of one image view;

@@ -1,4 +1,5 @@
-"""Tests of ssod/analysis/benchmark_matrix.py and tools/analysis/benchmark_matrix.py on fake work dirs with mmengine-style scalar logs.
+"""Tests of ssod/analysis/benchmark_matrix.py and tools/analysis/benchmark_matrix.py on fake
+work dirs with mmengine-style scalar logs.
 
 Layout of the fake runs (``<root>/st_{percent}pct/fold{fold}/<timestamp>/vis_data/scalars.json``), with
 teacher + student validation lines as ssod's SemiValLoop writes them:

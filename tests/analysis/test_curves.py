@@ -1,4 +1,5 @@
-"""Tests of ssod/analysis/curves.py and tools/analysis/plot_curves.py: what is read from scalars.json, what is drawn, bad input."""
+"""Tests of ssod/analysis/curves.py and tools/analysis/plot_curves.py: what is read
+from scalars.json, what is drawn, bad input."""
 import json
 import os.path as osp
 import struct

@@ -1,4 +1,5 @@
-"""Tests of ssod/analysis/pseudo_label_pictures.py and tools/analysis/show_pseudo_labels.py: stage colours, GT on top, sizes, files, bad input."""
+"""Tests of ssod/analysis/pseudo_label_pictures.py and tools/analysis/show_pseudo_labels.py:
+colours, GT on top, sizes, files, bad input."""
 import json
 import os.path as osp
 

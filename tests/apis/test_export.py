@@ -1,7 +1,7 @@
-"""Tests of ssod/apis/export.py through tools/export_model.py: a SoftTeacher checkpoint from 2 training iterations of the synthetic
-config is exported (teacher and student), then loaded by mmdet's own ``init_detector`` /
-``inference_detector`` / ``DetInferencer`` in a fresh Python process that never imports ssod. The
-exported weights must equal the checkpoint's ``teacher.*`` (``student.*``) tensors exactly, and the
+"""Tests of ssod/apis/export.py through tools/export_model.py: a SoftTeacher checkpoint from 2 training
+iterations of the synthetic config is exported (teacher and student), then loaded by mmdet's own
+``init_detector`` / ``inference_detector`` / ``DetInferencer`` in a fresh Python process that never
+imports ssod. The exported weights must equal the checkpoint's ``teacher.*`` (``student.*``) tensors exactly, and the
 detections must equal those of the semi-supervised detector predicting with that model."""
 import os
 import os.path as osp

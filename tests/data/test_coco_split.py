@@ -1,4 +1,5 @@
-"""Tests of ssod/data/coco_split.py and tools/data/split_coco.py on small generated COCO files: exact counts, disjoint and complete
+"""Tests of ssod/data/coco_split.py and tools/data/split_coco.py on small
+generated COCO files: exact counts, disjoint and complete
 splits, hidden ground truth, reproducibility, file names, and every bad-input error."""
 import json
 from pathlib import Path

@@ -1,5 +1,5 @@
-"""Tests of ssod/data/tree_crowns.py and its command line tools/data/prepare_tree_crowns.py: geometry, VOC parsing, errors, a fake wheel end to end,
-and one run on the real deepforest 2.1.0 wheel (downloaded into a cache; skipped without network)."""
+"""Tests of ssod/data/tree_crowns.py and its command line tools/data/prepare_tree_crowns.py: geometry,
+VOC parsing, errors, a fake wheel end to end, and one run on the real deepforest 2.1.0 wheel (downloaded into a cache; skipped without network)."""
 import json
 import os
 import time

@@ -71,7 +71,8 @@ _MMDET_HINT = ('EMATeacherHook takes teacher_momentum = weight of the TEACHER (0
 
 def _check_momentum_range(m: float, where: str) -> None:
     if not 0.0 <= m <= 1.0:
-        raise ValueError(f'EMATeacherHook: teacher_momentum {where} is {m!r}, outside [0, 1]. {_MMDET_HINT}.')
+        raise ValueError(f'EMATeacherHook: teacher_momentum {where} is {m!r}, outside [0, 1]. '
+                         f'{_MMDET_HINT}.')
 
 
 def _warn_if_small(m: float, where: str) -> None:

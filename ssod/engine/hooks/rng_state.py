@@ -17,8 +17,8 @@ When (the part that makes it exact):
     * saved in ``before_save_checkpoint``; mmengine's ``CheckpointHook`` saves in ``after_train_iter`` of
       iteration ``k - 1`` with the lowest priority, i.e. after every other hook of that iteration, so the
       stored state is the one iteration ``k`` starts from, provided nothing draws random numbers between
-      the save and the next batch. :class:`ssod.engine.train_loop.SemiIterBasedTrainLoop` runs validation with
-      the training generators saved and put back (:func:`preserved_rng_states`), so validation in
+      the save and the next batch. :class:`ssod.engine.train_loop.SemiIterBasedTrainLoop` runs validation
+      with the training generators saved and put back (:func:`preserved_rng_states`), so validation in
       between does not count.
     * ``after_load_checkpoint`` only keeps the states; restoring them then would be too early (weight
       initialisation and building the data iterator draw from torch's generator afterwards). The loop
