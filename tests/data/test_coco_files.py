@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ssod.datasets import coco_files
+from ssod.data import coco_files
 
 
 def toy_coco(num_images):

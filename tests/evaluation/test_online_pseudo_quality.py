@@ -11,8 +11,7 @@ from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 
 from ssod.evaluation import online_pseudo_quality
-from ssod.evaluation.online_pseudo_quality import (PseudoLabelQualityLogger, detector_num_classes,
-                                                   hidden_gt_in_view)
+from ssod.evaluation.online_pseudo_quality import PseudoLabelQualityLogger, hidden_gt_in_view
 
 CFG = ConfigDict(rpn_pseudo_thr=0.9, cls_pseudo_thr=0.9, reg_pseudo_thr=0.02)
 # Original frame 64 x 64 -> teacher view: scale by 2, then horizontal flip of the 128 px wide view.
@@ -135,18 +134,3 @@ def test_absent_hidden_gt_logs_no_quality_and_says_so_once(hub, monkeypatch):
     assert len(said) == 1 and 'hidden_gt_file' in said[0]
     # the per-class counts need no ground truth and are still there
     assert got['train/pseudo/cls_per_img/0'] == pytest.approx(1.0)
-
-
-def test_detector_num_classes_of_two_and_one_stage_heads():
-    class Head:
-        num_classes = 7
-
-    class TwoStage:
-        roi_head = type('RoIHead', (), {'bbox_head': Head()})()
-
-    class OneStage:
-        bbox_head = Head()
-
-    assert detector_num_classes(TwoStage()) == 7
-    assert detector_num_classes(OneStage()) == 7
-    assert detector_num_classes(object()) is None

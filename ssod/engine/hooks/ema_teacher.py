@@ -235,7 +235,7 @@ class EMATeacherHook(Hook):
         """Check the model and momentum, then copy student -> teacher if this is a fresh start."""
         teacher, student = self._teacher_and_student(runner)
         self._pairs = _TensorPairs(teacher, student)
-        final_m = self.teacher_momentum_at(runner.max_iters, runner.max_iters)
+        final_m = self.momentum_at(runner.max_iters, runner.max_iters)
         _warn_if_small(final_m, f'at the end of training ({self.teacher_momentum!r})')
 
         if runner.iter > 0:
@@ -253,7 +253,7 @@ class EMATeacherHook(Hook):
         completed = runner.iter + 1
         if completed % self.interval != 0:
             return
-        m = self.teacher_momentum_at(completed, runner.max_iters)
+        m = self.momentum_at(completed, runner.max_iters)
         self.update_teacher(runner, m)
         runner.message_hub.update_scalar(MOMENTUM_LOG_KEY, m)
 

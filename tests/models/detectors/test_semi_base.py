@@ -8,6 +8,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from ssod.models.detectors.semi_base import detector_num_classes
 from ssod.registry import MODELS
 from tests.models.detectors.semi_test_utils import (SIZE, as_float, assert_finite, build_semi,
                                                     fake_detections, images, multi_batch, sample,
@@ -225,3 +226,18 @@ def test_loss_weights_live_only_in_attributes_so_a_misaimed_weighter_fails_early
     runner = FakeRunner(model)
     Weighter(name='unsup_weight', steps=[5], vals=[0.0, 4.0]).before_train_iter(runner, 0)
     assert model.unsup_weight == 0.0
+
+
+def test_detector_num_classes_of_two_and_one_stage_heads():
+    class Head:
+        num_classes = 7
+
+    class TwoStage:
+        roi_head = type('RoIHead', (), {'bbox_head': Head()})()
+
+    class OneStage:
+        bbox_head = Head()
+
+    assert detector_num_classes(TwoStage()) == 7
+    assert detector_num_classes(OneStage()) == 7
+    assert detector_num_classes(object()) is None
