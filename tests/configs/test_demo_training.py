@@ -3,6 +3,7 @@ here on a small synthetic data set so that it runs in seconds on a CPU."""
 import glob
 import json
 import os.path as osp
+import uuid
 
 import pytest
 import torch
@@ -37,13 +38,16 @@ def synthetic_overrides(data_root, max_iters):
 
 def test_train_then_resume_continues_from_the_checkpoint(synthetic_data, tmp_path):
     work_dir = str(tmp_path / 'run')
+    # A visualizer of its own for both runs: mmengine hands a Runner the existing instance of the same
+    # name, which an earlier test in this process may have created with its own save dir.
+    visualizer = f'visualizer.name=demo_resume_{uuid.uuid4().hex}'
     train.main([DEMO_CONFIG, '--work-dir', work_dir, '--cfg-options',
-                *synthetic_overrides(synthetic_data, max_iters=2)])
+                *synthetic_overrides(synthetic_data, max_iters=2), visualizer])
     first = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)
     assert first['meta']['iter'] == 2
 
     train.main([DEMO_CONFIG, '--work-dir', work_dir, '--resume', '--cfg-options',
-                *synthetic_overrides(synthetic_data, max_iters=4)])
+                *synthetic_overrides(synthetic_data, max_iters=4), visualizer])
     second = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
     assert second['meta']['iter'] == 4
     # Resuming restored the optimizer state and continued: weights moved on from iteration 2.
