@@ -263,7 +263,7 @@ def training_options(data_root):
         f'train_cfg.max_iters={TRAIN_ITERS}', f'train_dataloader.sampler.max_iters={TRAIN_ITERS}',
         f'default_hooks.checkpoint.interval={TRAIN_ITERS}',
         # the config's burn-in (2 of 4 iterations) halved: mean-teacher step and unsup ramp-up
-        'custom_hooks.0.momentum.steps=[1]', 'custom_hooks.1.schedule.begin=1',
+        'custom_hooks.0.teacher_momentum.steps=[1]', 'custom_hooks.1.schedule.begin=1',
         f'custom_hooks.1.schedule.end={TRAIN_ITERS}',
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
         'test_cfg=None', 'test_dataloader=None', 'test_evaluator=None',
