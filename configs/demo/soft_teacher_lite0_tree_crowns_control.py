@@ -8,6 +8,6 @@ _base_ = './soft_teacher_lite0_tree_crowns.py'
 unsup_weight = 0.0
 model = dict(semi_train_cfg=dict(unsup_weight=unsup_weight))
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.995),
+    dict(type='EMATeacherHook', teacher_momentum=0.995),
     dict(type='Weighter', name='unsup_weight', schedule=unsup_weight),
 ]

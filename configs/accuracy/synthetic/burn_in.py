@@ -15,7 +15,7 @@ param_scheduler = [
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.995),
+    dict(type='EMATeacherHook', teacher_momentum=0.995),
     dict(type='Weighter', name='unsup_weight', schedule=0.0),
 ]
 default_hooks = dict(checkpoint=dict(interval=max_iters))

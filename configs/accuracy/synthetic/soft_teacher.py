@@ -34,7 +34,7 @@ optim_wrapper = dict(
 auto_scale_lr = dict(base_batch_size=batch_size)
 
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.995),
+    dict(type='EMATeacherHook', teacher_momentum=0.995),
     dict(type='Weighter', name='unsup_weight',
          schedule=dict(type='sigmoid_rampup', begin=0, end=30, start_value=0.0,
                        end_value=unsup_weight)),

@@ -3,6 +3,6 @@ _base_ = './soft_teacher.py'
 
 model = dict(semi_train_cfg=dict(unsup_weight=0.0))
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.995),
+    dict(type='EMATeacherHook', teacher_momentum=0.995),
     dict(type='Weighter', name='unsup_weight', schedule=0.0),
 ]
