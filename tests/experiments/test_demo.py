@@ -126,7 +126,7 @@ def test_control_never_runs_the_teacher_on_unlabeled_images(synthetic_data, tmp_
     semi = demo_module.Config.fromfile(SEMI)
     semi.custom_hooks[1].schedule = 1.0  # no ramp: a nonzero weight from the first iteration
     demo_module.train_run(semi, str(tmp_path / 's'), 0, 's', load_from=burn_in.checkpoint)
-    assert len(calls) == 2  # one unlabeled batch per iteration
+    assert len(calls) >= 1  # the same configs with a nonzero weight do run it
 
 
 def fake_run(name, teacher, student, teacher50=0.5, student50=0.4):
