@@ -79,14 +79,18 @@ import torch
 from mmengine.config import DictAction
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# --data: (SoftTeacher config, semi data config); the tree crowns must exist (make data / make demo).
+# --data: (semi data config, {--detector: SoftTeacher config}); the tree crowns must exist (make data /
+# make demo). r18_tiny: the from-scratch narrow ResNet-18; lite0: the ImageNet EfficientNet-Lite0 detector.
 DATA_SETS = dict(
-    synthetic=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
-                        'soft_teacher_faster_rcnn_r18_tiny_synthetic.py'),
-               osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_synthetic.py')),
-    tree_crowns=(osp.join(REPO_ROOT, 'configs', 'soft_teacher',
-                          'soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'),
-                 osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_tree_crowns.py')))
+    synthetic=(osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_synthetic.py'),
+               dict(r18_tiny=osp.join(REPO_ROOT, 'configs', 'soft_teacher',
+                                      'soft_teacher_faster_rcnn_r18_tiny_synthetic.py'),
+                    lite0=osp.join(REPO_ROOT, 'configs', 'accuracy', 'synthetic', 'soft_teacher.py'))),
+    tree_crowns=(osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'semi_tree_crowns.py'),
+                 dict(r18_tiny=osp.join(REPO_ROOT, 'configs', 'soft_teacher',
+                                        'soft_teacher_faster_rcnn_r18_tiny_tree_crowns.py'),
+                      lite0=osp.join(REPO_ROOT, 'configs', 'demo', 'soft_teacher_lite0_tree_crowns.py'))))
+DETECTORS = ('r18_tiny', 'lite0')
 THRESHOLD_KEYS = ('pseudo_label_initial_score_thr', 'rpn_pseudo_thr', 'cls_pseudo_thr')
 PAPER_THRESHOLDS = dict(pseudo_label_initial_score_thr=0.5, rpn_pseudo_thr=0.9, cls_pseudo_thr=0.9)
 IMPLEMENTATIONS = ('mmdet', 'ssod')
@@ -114,6 +118,8 @@ def parse_args(argv=None):
                         help='score threshold for pseudo-labels in both models (see the docstring)')
     parser.add_argument('--paper-thr', action='store_true',
                         help="the paper's thresholds (0.5 / 0.9 / 0.9) instead of --pseudo-thr")
+    parser.add_argument('--detector', choices=DETECTORS, default='r18_tiny',
+                        help='r18_tiny: narrow ResNet-18 from scratch; lite0: ImageNet EfficientNet-Lite0')
     parser.add_argument('--data', choices=sorted(DATA_SETS), default='synthetic',
                         help='synthetic shapes made on the fly, or the tree-crown tiles of data/tree_crowns')
     parser.add_argument('--load-from', metavar='CKPT',
@@ -155,10 +161,12 @@ def ssod_soft_teacher_available():
 
 def model_config(implementation, args):
     from mmengine.config import Config
-    config = Config.fromfile(DATA_SETS[args.data][0])
+    config = Config.fromfile(DATA_SETS[args.data][1][args.detector])
     config.merge_from_dict({f'model.{key}': value for key, value in args.cfg_options.items()})
     cfg = copy.deepcopy(config.model)
     cfg['type'] = f'{implementation}.SoftTeacher'
+    # the options MMDetection's SoftTeacher lacks are left at the paper's behaviour in ssod's too
+    cfg['semi_train_cfg'].pop('ignore_score_thr', None)
     for key in THRESHOLD_KEYS:
         cfg['semi_train_cfg'][key] = PAPER_THRESHOLDS[key] if args.paper_thr else args.pseudo_thr
     return cfg
@@ -226,14 +234,16 @@ class RoIHeadCounter:
 # Data
 
 
-def build_batches(root, args, count):
-    """``count`` collated batches (``args.labeled`` labeled + the rest unlabeled) from the pipelines."""
+def build_batches(root, args, count, labeled=None):
+    """``count`` collated batches of ``args.batch`` images: ``labeled`` (default ``args.labeled``)
+    labeled + the rest unlabeled, from the semi data config's pipelines."""
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from ssod.registry import DATASETS
     init_default_scope('ssod')
-    cfg = Config.fromfile(DATA_SETS[args.data][1])
+    cfg = Config.fromfile(DATA_SETS[args.data][0])
+    n_labeled = args.labeled if labeled is None else labeled
     sources = []
     for dataset_cfg in (cfg.labeled_dataset, cfg.unlabeled_dataset):
         dataset_cfg = copy.deepcopy(dataset_cfg)
@@ -241,10 +251,10 @@ def build_batches(root, args, count):
             dataset_cfg.data_root = root + '/'
         sources.append(DATASETS.build(dataset_cfg))
     labeled, unlabeled = sources
-    n_unlabeled = args.batch - args.labeled
+    n_unlabeled = args.batch - n_labeled
     batches = []
     for i in range(count):
-        samples = [labeled[(i * args.labeled + k) % len(labeled)] for k in range(args.labeled)]
+        samples = [labeled[(i * n_labeled + k) % len(labeled)] for k in range(n_labeled)]
         samples += [unlabeled[(i * n_unlabeled + k) % len(unlabeled)] for k in range(n_unlabeled)]
         batches.append(pseudo_collate(samples))
     return batches
@@ -417,6 +427,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as root:
         make_data(root, args)
         batches = build_batches(root, args, args.warmup + args.iters)
+        # the same detector's supervised iteration: a batch of as many images, all labeled
+        supervised_batches = build_batches(root, args, args.warmup + args.iters, labeled=args.batch)
 
     models, optims, counters, meters, notes = {}, {}, {}, {}, {}
     reference_state = None
@@ -430,6 +442,11 @@ def main(argv=None):
         counters[implementation] = RoIHeadCounter(models[implementation])
         meters[implementation] = SavedActivationMeter(models[implementation])
 
+    # The supervised reference: ssod's model on all-labeled batches runs only the student's own loss
+    # (the empty unlabeled branch costs nothing), i.e. a supervised iteration of the same detector.
+    supervised, _ = build_model(implementations[-1], args, reference_state)
+    supervised_optim = build_optim_wrapper(supervised)
+    supervised_times = []
     times = {name: [] for name in implementations}
     student_calls = {name: [] for name in implementations}
     teacher_calls = {name: [] for name in implementations}
@@ -453,6 +470,13 @@ def main(argv=None):
                 saved_bytes[name].append(meters[name].total_bytes)
                 if on_gpu:
                     gpu_peak[name] = max(gpu_peak[name], torch.cuda.max_memory_allocated())
+        synchronize(args.device)
+        start = time.perf_counter()
+        train_iteration(supervised, supervised_optim, supervised_batches[i], args.seed + i)
+        synchronize(args.device)
+        if i >= args.warmup:
+            supervised_times.append(time.perf_counter() - start)
+    del supervised
 
     if on_gpu:
         memory = {name: (gpu_peak[name], None) for name in implementations}
@@ -494,13 +518,17 @@ def main(argv=None):
             print()
     else:
         print(f'\nratio ssod / mmdet: n/a ({why})')
+    supervised_median = statistics.median(supervised_times)
+    print(f'Soft Teacher iteration / supervised iteration of the same detector ({args.batch} labeled '
+          f'images, {supervised_median:.3f} s): ' + ', '.join(
+              f'{name} {statistics.median(times[name]) / supervised_median:.2f}x' for name in implementations))
     for name in implementations:
         if memory[name][1]:
             print(f'{name}: memory phase: {memory[name][1]}')
         if name in notes:
             print(f'{name}: {notes[name]}')
     return dict(times=times, memory=memory, saved_bytes=saved_bytes, student_calls=student_calls,
-                teacher_calls=teacher_calls)
+                teacher_calls=teacher_calls, supervised_times=supervised_times)
 
 
 if __name__ == '__main__':

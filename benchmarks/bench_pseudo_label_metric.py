@@ -69,7 +69,7 @@ def build_model(args):
     from mmengine.registry import init_default_scope
     from ssod.registry import MODELS
     init_default_scope('ssod')
-    cfg = copy.deepcopy(Config.fromfile(DATA_SETS[args.data][0]).model)
+    cfg = copy.deepcopy(Config.fromfile(DATA_SETS[args.data][1]['r18_tiny']).model)
     for key in THRESHOLD_KEYS:
         cfg['semi_train_cfg'][key] = PAPER_THRESHOLDS[key] if args.paper_thr else args.pseudo_thr
     torch.manual_seed(args.seed)

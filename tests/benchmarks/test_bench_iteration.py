@@ -30,3 +30,21 @@ def test_toy_run_measures_both_implementations(capsys):
     assert result['student_calls'] == {'ssod': [2], 'mmdet': [3]}
     assert result['teacher_calls']['ssod'][0] <= 2 and result['teacher_calls']['mmdet'] == [3]
     assert result['saved_bytes']['ssod'][0] > 0 and result['saved_bytes']['mmdet'][0] > 0
+    # the same detector's supervised iteration on as many labeled images, and the ratios to it
+    assert len(result['supervised_times']) == 1 and result['supervised_times'][0] > 0
+    assert 'Soft Teacher iteration / supervised iteration of the same detector (3 labeled images' in out
+
+
+def test_lite0_detector_runs_in_both_implementations(capsys):
+    """--detector lite0: the EfficientNet-Lite0 Faster R-CNN (ImageNet weights) in both SoftTeachers;
+    ssod's ignore regions are off so that both do the paper's work."""
+    args = bench_iteration.parse_args(['--detector', 'lite0'])
+    for implementation in bench_iteration.IMPLEMENTATIONS:
+        cfg = bench_iteration.model_config(implementation, args)
+        assert cfg['detector']['backbone']['type'] == 'EfficientNetLite'
+        assert 'ignore_score_thr' not in cfg['semi_train_cfg']
+    result = bench_iteration.main(
+        ['--detector', 'lite0', '--iters', '1', '--warmup', '0', '--mem-iters', '0', '--batch', '2',
+         '--labeled', '1', '--image-size', '64', '--device', 'cpu'])
+    assert result['student_calls'] == {'ssod': [2], 'mmdet': [3]}
+    assert 'Soft Teacher iteration / supervised iteration' in capsys.readouterr().out
