@@ -167,8 +167,10 @@ def pseudo_label_curves(work_dir: str) -> Dict[str, List[tuple]]:
             for line in f:
                 record = json.loads(line)
                 for key, value in record.items():
-                    if key.startswith('train/pseudo/precision_') or key.startswith('train/pseudo/recall_'):
-                        curves.setdefault(key[len('train/pseudo/'):], []).append((record.get('iter'), value))
+                    # the text log says train/pseudo/..., the scalar file pseudo/...
+                    name = key[len('train/'):] if key.startswith('train/') else key
+                    if name.startswith(('pseudo/precision_', 'pseudo/recall_')):
+                        curves.setdefault(name[len('pseudo/'):], []).append((record.get('iter'), value))
     return curves
 
 

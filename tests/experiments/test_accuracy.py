@@ -82,3 +82,13 @@ def test_matrix_runs_every_method_from_one_burn_in_and_keeps_results(synthetic_d
     assert all(osp.getsize(p) > 0 for p in paths.values())
     with open(paths['csv']) as f:
         assert len(f.read().strip().splitlines()) == 4
+
+
+def test_pseudo_label_curves_read_the_scalar_file(tmp_path):
+    folder = tmp_path / '20260101_000000' / 'vis_data'
+    folder.mkdir(parents=True)
+    (folder / 'scalars.json').write_text(
+        '{"iter": 10, "pseudo/precision_cls": 0.5, "pseudo/recall_cls": 0.25, "lr": 0.1}\n'
+        '{"iter": 20, "pseudo/precision_cls": 0.75, "pseudo/cls_per_img": 3}\n')
+    curves = accuracy.pseudo_label_curves(str(tmp_path))
+    assert curves == {'precision_cls': [(10, 0.5), (20, 0.75)], 'recall_cls': [(10, 0.25)]}
