@@ -15,6 +15,7 @@ from ssod.apis.config_checks import ConfigError
 from ssod.apis.distributed import LauncherError
 from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
 from ssod.apis.train import training_config
+from ssod.engine.errors import TrainingStoppedError
 
 
 def parse_args(argv=None):
@@ -41,7 +42,10 @@ def main(argv=None):
         runner = build_runner(cfg, args.launcher)
     except (ConfigError, LauncherError) as error:
         sys.exit(f'error: {error}')
-    runner.train()
+    try:
+        runner.train()
+    except TrainingStoppedError as error:  # a fault check stopped the run; its message says why
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

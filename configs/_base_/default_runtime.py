@@ -10,7 +10,14 @@ default_hooks = dict(
     # puts them at the epoch, always 0 in iteration-based training).
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # ssod's CheckpointHook: mmengine's, with atomic saves and a resume that skips incomplete files.
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=2),
+    # Skip optimizer steps (and teacher updates) with a non-finite loss or gradient norm; stop after
+    # more than max_consecutive_skips in a row (ssod/engine/non_finite_guard.py).
+    non_finite_guard=dict(type='NonFiniteGuardHook', max_consecutive_skips=3),
+    # Unlabeled images that fail to load are replaced (ssod/datasets/bad_image_skip.py); this logs
+    # and counts them and stops the run past the limit.
+    skipped_images=dict(type='SkippedImagesHook', max_skipped_images=1000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 

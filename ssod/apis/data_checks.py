@@ -170,3 +170,7 @@ def preflight_check(cfg: Config, phases: Sequence[str] = PHASES) -> None:
         raise ValueError(f'unknown phase(s) {unknown}; choose from {PHASES}')
     check_same_classes(cfg, phases)
     check_data_paths(cfg, phases)
+    from .annotation_preflight import check_annotation_files, check_sampler_batch_size
+    check_annotation_files(cfg, phases)  # file and field named in every error
+    if 'train' in phases:
+        check_sampler_batch_size(cfg)

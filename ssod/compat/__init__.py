@@ -10,7 +10,13 @@ Each module names the upstream behaviour it works around and why the patch is sa
   at every read (about six times per Runner, 3 s each on a 2-core CPU). The patch caches the formatted
   text by the exact input.
 
-:func:`install` applies both; ``ssod/__init__.py`` calls it once, visibly, when ``ssod`` is imported.
+Helpers of those loaders, not patches themselves: :mod:`~ssod.compat.checkpoint_globals` (the globals
+plain mmengine/numpy checkpoints contain, the refusal wording, the conversion that runs no code of a
+file) and :mod:`~ssod.compat.checkpoint_files` (atomic checkpoint writes, completeness checks, the
+checkpoint to resume from; mmengine's ``CheckpointHook`` deletes the old file before the new one is
+complete).
+
+:func:`install` applies both patches; ``ssod/__init__.py`` calls it once, visibly, when ``ssod`` is imported.
 Both patches are idempotent.
 """
 from . import checkpoint_safety, config_text_cache

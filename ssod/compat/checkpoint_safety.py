@@ -14,8 +14,10 @@ turning ``weights_only`` off (an arbitrary pickle can run code when it is loaded
    ``register_statistics`` decorators at import time, so nothing is lost.
 
 Checkpoints saved by plain mmengine still contain ``getattr``; loading one raises
-:class:`UnsafeCheckpointError`, which names the file, the refused object and the one-time conversion
-command (``tools/misc/sanitize_checkpoint.py``) for files whose origin you trust.
+:class:`UnsafeCheckpointError`, which names the file and the refused objects. Only when every refused
+object is one that plain mmengine/numpy checkpoints contain does it suggest the one-time conversion
+(``tools/misc/sanitize_checkpoint.py``, which runs no code of the file); anything else is refused as
+unsafe, possibly malicious (:mod:`ssod.compat.checkpoint_globals`).
 """
 import os.path as osp
 import pickle
@@ -56,7 +58,7 @@ SAFE_GLOBALS = [
     (_numpy_multiarray.scalar, 'numpy._core.multiarray.scalar'),
 ]
 
-SANITIZE_COMMAND = 'python tools/misc/sanitize_checkpoint.py {path} {path_out} --trust'
+SANITIZE_COMMAND = 'python tools/misc/sanitize_checkpoint.py {path} {path_out}'
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -83,16 +85,18 @@ def load_local_checkpoint(filename: str, map_location=None):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
+    except (EOFError, RuntimeError) as error:  # 0-byte file; torch's zip reader on a cut-off file
+        from .checkpoint_files import corrupt_checkpoint_error
+        corrupt = corrupt_checkpoint_error(filename, error)
+        if corrupt is error:
+            raise
+        raise corrupt from error
     except pickle.UnpicklingError as error:
+        from .checkpoint_globals import refusal_message
         refused = refused_global(error) or 'an object outside the allow-list'
         stem, ext = osp.splitext(filename)
         command = SANITIZE_COMMAND.format(path=filename, path_out=f'{stem}_safe{ext or ".pth"}')
-        raise UnsafeCheckpointError(
-            f'refused to load checkpoint {filename}: it references {refused}, which '
-            f'torch.load(weights_only=True) does not allow, so loading it could run code. '
-            f'Checkpoints saved by ssod never contain it; files saved by plain mmengine/mmdet runs do '
-            f'(their message hub pickles functions). If you trust where the file comes from, convert '
-            f'it once: {command}') from error
+        raise UnsafeCheckpointError(refusal_message(filename, refused, command)) from error
 
 
 def install() -> None:

@@ -20,20 +20,27 @@ from typing import List, Optional
 from mmdet.datasets import CocoDataset
 
 from ssod.registry import DATASETS
+from .bad_image_skip import SkipBadImagesMixin
 from .hidden_gt import attach_hidden_gt, load_hidden_gt
 
 
 @DATASETS.register_module()
-class CocoWithHiddenGT(CocoDataset):
+class CocoWithHiddenGT(SkipBadImagesMixin, CocoDataset):
     """``CocoDataset`` plus hidden ground truth from ``hidden_gt_file`` (``None``: none).
+
+    Images that fail to load are replaced by another of the same aspect group
+    (:mod:`ssod.datasets.bad_image_skip`) unless ``skip_bad_images=False``.
 
     Args:
         hidden_gt_file: COCO file with the boxes of (at least) every image of ``ann_file``.
+        skip_bad_images: replace images that fail to load (default True: this is the unlabeled source).
         *args, **kwargs: as mmdet's ``CocoDataset``.
     """
 
-    def __init__(self, *args, hidden_gt_file: Optional[str] = None, **kwargs) -> None:
+    def __init__(self, *args, hidden_gt_file: Optional[str] = None, skip_bad_images: bool = True,
+                 **kwargs) -> None:
         self.hidden_gt_file = hidden_gt_file
+        self.skip_bad_images = bool(skip_bad_images)
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:

@@ -51,6 +51,7 @@ from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterato
 from torch.utils.data import DataLoader
 
 from ssod.registry import LOOPS
+from .dataloader_checks import check_sampler_batch_size
 from .hooks.rng_state import RNGStateHook, preserved_rng_states
 
 REPLAY_WARNING = ('{sampler} has no set_start_iter(); resuming at iteration {k} replays {k} batches '
@@ -113,6 +114,7 @@ class SemiIterBasedTrainLoop(IterBasedTrainLoop):
             dataloader = runner.build_dataloader(
                 dataloader, seed=runner.seed,
                 diff_rank_seed=runner._randomness_cfg.get('diff_rank_seed', False))
+        check_sampler_batch_size(dataloader)
         for sampler in resumable_samplers(dataloader):
             if callable(getattr(sampler, 'set_max_iters', None)):
                 sampler.set_max_iters(int(max_iters))

@@ -118,7 +118,8 @@ def test_checkpoint_carrying_arbitrary_object_is_refused(tmp_path):
     message = str(info.value)
     assert path in message
     assert 'system' in message  # names the refused global (posix.system / nt.system)
-    assert 'sanitize_checkpoint.py' in message
+    assert 'may be malicious' in message
+    assert 'sanitize_checkpoint.py' not in message  # converting it would not make it safe
     assert not marker.exists()
 
 
@@ -137,12 +138,12 @@ def test_plain_mmengine_checkpoint_is_refused_then_sanitized(tmp_path, monkeypat
                src)
     monkeypatch.undo()
 
-    with pytest.raises(UnsafeCheckpointError, match=r'references (builtins\.)?getattr'):
+    with pytest.raises(UnsafeCheckpointError, match=r'references (builtins\.)?getattr') as info:
         load_local_checkpoint(src)
+    assert f'python tools/misc/sanitize_checkpoint.py {src} ' in str(info.value)
+    assert '--trust' not in str(info.value)
 
-    assert sanitize_checkpoint.main([src, dst]) == 2  # refuses without --trust
-    assert 'pass --trust' in capsys.readouterr().err
-    assert sanitize_checkpoint.main([src, dst, '--trust']) == 0
+    assert sanitize_checkpoint.main([src, dst]) == 0  # the conversion runs no code of the file
     loaded = load_local_checkpoint(dst)
     torch.testing.assert_close(loaded['state_dict']['w'], torch.arange(3.0))
     assert loaded['message_hub']['log_scalars']['loss'].mean() == pytest.approx(0.375)
@@ -152,7 +153,40 @@ def test_sanitize_reports_objects_that_stay_unsafe(tmp_path, capsys):
     src, dst = str(tmp_path / 'evil.pth'), str(tmp_path / 'evil_safe.pth')
     torch.save(dict(meta=PointsDataset()), src)
     assert sanitize_checkpoint.main([src, dst, '--trust']) == 1
-    assert 'PointsDataset' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'PointsDataset' in err and len(err.strip().splitlines()) == 1
+    assert not osp.exists(dst)
+
+
+@pytest.mark.parametrize('trust', [[], ['--trust']])
+def test_sanitize_never_runs_the_code_of_a_malicious_checkpoint(tmp_path, capsys, trust):
+    marker = tmp_path / 'code-ran'
+    src, dst = str(tmp_path / 'evil.pth'), str(tmp_path / 'evil_safe.pth')
+    torch.save(dict(state_dict=dict(w=torch.zeros(2)), meta=RunsCommandWhenUnpickled(marker)), src)
+    assert sanitize_checkpoint.main([src, dst, *trust]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: refused {src} as unsafe: it references ')
+    assert 'system' in err and 'may be malicious' in err and len(err.splitlines()) == 1
+    assert not marker.exists() and not osp.exists(dst)
+
+
+def test_getattr_outside_the_mmengine_pattern_is_refused_by_the_conversion(tmp_path, capsys):
+    """A crafted file that uses only allowed/convertible names, with getattr reaching a function."""
+    import pickle
+
+    from ssod.compat.checkpoint_globals import load_convertible
+
+    class Crafted:
+        def __reduce__(self):
+            return getattr, (np.ndarray, 'tofile')
+    src, dst = str(tmp_path / 'crafted.pth'), str(tmp_path / 'crafted_safe.pth')
+    torch.save(dict(meta=Crafted()), src)
+    with pytest.raises(pickle.UnpicklingError):
+        load_convertible(src)
+    assert sanitize_checkpoint.main([src, dst]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: refused {src}: ') and len(err.splitlines()) == 1
+    assert not osp.exists(dst)
 
 
 def test_missing_checkpoint_names_the_path(tmp_path):

@@ -60,6 +60,7 @@ from torch import nn
 
 from ssod.registry import HOOKS
 from ssod.schedules import Schedule, SoftTeacherWarmupSchedule, build_schedule
+from ..non_finite_guard import step_skipped
 from .model_access import unwrap_model
 
 MOMENTUM_LOG_KEY = 'train/ema_momentum'
@@ -251,7 +252,7 @@ class EMATeacherHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
                          outputs: Optional[dict] = None) -> None:
         completed = runner.iter + 1
-        if completed % self.interval != 0:
+        if completed % self.interval != 0 or step_skipped(runner):  # no step, no update
             return
         m = self.momentum_at(completed, runner.max_iters)
         self.update_teacher(runner, m)
