@@ -20,7 +20,7 @@ from ssod.compat.checkpoint_files import checkpoint_problem, find_resume_checkpo
 
 from .helpers import read, scalar_records, train_argv, write_config
 
-MAX_ITERS = 6
+MAX_ITERS = 8
 KILLS = 24
 SEED = 20240612
 
@@ -62,17 +62,25 @@ def test_sigkill_during_saves_then_resume_is_exact(fork_trainer, data_copy, tmp_
                                 tmp_path / 'reference.log')
     assert result['exit_code'] == 0, read(tmp_path / 'reference.log')[-3000:]
     events_per_run = int(read(str(tmp_path / 'reference.log') + '.events'))
-    events_per_save = events_per_run / MAX_ITERS
-    assert events_per_save >= 8  # chunks of the checkpoint, fsyncs, renames, the rotation
+    # chunks of the checkpoint, fsyncs, renames (and the rotation's removal, from the second save on)
+    events_per_save = -(-events_per_run // MAX_ITERS)
+    assert events_per_save >= 16
+
+    # Kill points: each run is killed in its first save, at a seeded random event of it; the last
+    # events of a save (after the checkpoint's rename: last_checkpoint, the rotation) are few next to
+    # the 1 MiB chunks of the write, so each of them is drawn once for sure.
+    rng = random.Random(SEED)
+    size = events_per_save
+    tail = list(range(size - 7, size + 1))
+    kill_points = tail + [rng.randint(1, size) for _ in range(KILLS - len(tail))]
+    rng.shuffle(kill_points)
 
     work_dir = str(tmp_path / 'killed')
-    rng = random.Random(SEED)
     kills, found_steps = 0, []
     for run in range(KILLS + 1):
         log = tmp_path / f'run{run}.log'
         argv = train_argv(config, work_dir, data_copy, *(['--resume'] if run else []))
-        # Within the first two saves of this run, so that every run is killed (until the last).
-        kill_at = rng.randint(1, int(2 * events_per_save)) if run < KILLS else None
+        kill_at = kill_points[run] if run < KILLS else None
         expected = osp.join(work_dir, f'iter_{found_steps[-1]}.pth') if found_steps else None
         result = fork_trainer.train(argv, log, kill_at=kill_at)
         if expected is not None:  # this run started from the newest complete checkpoint
