@@ -46,6 +46,8 @@ from ssod.compat.checkpoint_safety import UnsafeCheckpointError, load_local_chec
 MODEL_CHOICES = ('teacher', 'student')
 #: Runtime settings copied from the semi config when present (all are mmengine/mmdet components).
 RUNTIME_KEYS = ('default_hooks', 'env_cfg', 'log_processor', 'log_level')
+#: ssod hooks of ``default_hooks`` that only act during training (left out of an exported config).
+TRAINING_ONLY_HOOKS = ('NonFiniteGuardHook', 'SkippedImagesHook')
 #: Inference needs no TensorBoard; pictures from ``--show-dir`` go to the local backend.
 PLAIN_VISUALIZER = dict(type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                         name='visualizer')
@@ -153,6 +155,10 @@ def plain_config(semi_cfg: Config, config_path: str) -> Config:
     for key in RUNTIME_KEYS:
         if key in semi_cfg:
             plain[key] = copy.deepcopy(semi_cfg[key])
+    if plain.get('default_hooks'):  # ssod's training-only fault hooks have no role in inference
+        plain['default_hooks'] = {name: hook for name, hook in plain['default_hooks'].items()
+                                  if not (isinstance(hook, dict)
+                                          and hook.get('type') in TRAINING_ONLY_HOOKS)}
     return Config(plain)
 
 

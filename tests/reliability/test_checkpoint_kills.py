@@ -21,7 +21,7 @@ from ssod.compat.checkpoint_files import checkpoint_problem, find_resume_checkpo
 from .helpers import read, scalar_records, train_argv, write_config
 
 MAX_ITERS = 8
-KILLS = 24
+KILLS = 20
 SEED = 20240612
 
 
