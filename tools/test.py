@@ -25,6 +25,8 @@ from ssod.apis.config_checks import ConfigError
 from ssod.apis.distributed import LauncherError
 from ssod.apis.evaluate import MODEL_CHOICES, evaluation_config
 from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
+from ssod.compat.checkpoint_files import CorruptCheckpointError
+from ssod.compat.checkpoint_safety import UnsafeCheckpointError
 
 
 def parse_args(argv=None):
@@ -50,7 +52,10 @@ def main(argv=None) -> dict:
         runner = build_runner(cfg, args.launcher)
     except (ConfigError, LauncherError) as error:
         sys.exit(f'error: {error}')
-    return runner.test()
+    try:
+        return runner.test()
+    except (UnsafeCheckpointError, CorruptCheckpointError) as error:  # the message says what to do
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

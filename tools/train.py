@@ -15,6 +15,8 @@ from ssod.apis.config_checks import ConfigError
 from ssod.apis.distributed import LauncherError
 from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
 from ssod.apis.train import training_config
+from ssod.compat.checkpoint_files import CorruptCheckpointError
+from ssod.compat.checkpoint_safety import UnsafeCheckpointError
 from ssod.engine.errors import TrainingStoppedError
 
 
@@ -44,7 +46,9 @@ def main(argv=None):
         sys.exit(f'error: {error}')
     try:
         runner.train()
-    except TrainingStoppedError as error:  # a fault check stopped the run; its message says why
+    except (TrainingStoppedError, UnsafeCheckpointError, CorruptCheckpointError) as error:
+        # a fault check stopped the run, or the checkpoint to resume/load is refused: the message says
+        # why and what to do
         sys.exit(f'error: {error}')
 
 

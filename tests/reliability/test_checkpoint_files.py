@@ -11,11 +11,13 @@ from mmengine.runner import Runner
 from torch import nn
 
 import ssod  # noqa: F401
-from ssod.compat.checkpoint_safety import load_local_checkpoint
 from ssod.compat.checkpoint_files import (CorruptCheckpointError, atomic_write_text, checkpoint_problem,
                                           find_resume_checkpoint)
+from ssod.compat.checkpoint_safety import load_local_checkpoint
 from ssod.engine.hooks.atomic_checkpoint import CheckpointHook
 from ssod.registry import HOOKS
+from tests.scripts import load_script
+from .helpers import SYNTHETIC_CONFIG
 
 
 def save(path, value=1.0):
@@ -139,3 +141,28 @@ def test_runner_resume_skips_damaged_checkpoints_and_removes_leftovers(tmp_path,
     assert resumed.iter == 8
     assert sorted(p for p in os.listdir(work) if 'pth' in p) == ['iter_6.pth', 'iter_8.pth']
     assert all(checkpoint_problem(str(work / name)) == '' for name in ('iter_6.pth', 'iter_8.pth'))
+
+
+@pytest.mark.parametrize('tool,kind', [('train', 'malicious'), ('test', 'empty')])
+def test_tools_report_a_refused_checkpoint_in_one_line(tmp_path, synthetic_data, capsys, tool, kind):
+    module = load_script(f'tools/{tool}.py')
+    path = str(tmp_path / 'bad.pth')
+    if kind == 'malicious':
+        torch.save({'state_dict': {}, 'meta': {'hook': os.system}}, path)
+    else:
+        open(path, 'wb').close()
+    root = synthetic_data.rstrip('/') + '/'
+    options = [f'train_dataloader.dataset.datasets.0.data_root={root}',
+               f'train_dataloader.dataset.datasets.1.data_root={root}',
+               f'val_dataloader.dataset.data_root={root}', f'test_dataloader.dataset.data_root={root}',
+               f'val_evaluator.ann_file={root}annotations/val.json',
+               f'test_evaluator.ann_file={root}annotations/val.json']
+    argv = ([SYNTHETIC_CONFIG, '--work-dir', str(tmp_path / 'w'), '--resume', path] if tool == 'train'
+            else [SYNTHETIC_CONFIG, path, '--work-dir', str(tmp_path / 'w')])
+    with pytest.raises(SystemExit) as info:
+        module.main(argv + ['--cfg-options', *options])
+    message = str(info.value.code)
+    assert len(message.splitlines()) == 1
+    expected = (f'error: refused to load checkpoint {path} as unsafe: it references ' if kind == 'malicious'
+                else f'error: cannot load checkpoint {path}: it is empty (0 bytes).')
+    assert message.startswith(expected)
