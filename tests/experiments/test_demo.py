@@ -50,6 +50,8 @@ def patch_configs(monkeypatch, root, iters=2):
             dataset.metainfo = dict(classes=CLASSES)
         if 'sampler' in loader and 'max_iters' in loader.sampler:
             loader.sampler.max_iters = iters
+        if 'sampler' in loader and 'batch_size' in loader.sampler:  # one batch size for both
+            loader.sampler.batch_size = loader.batch_size
         for hook in cfg.get('custom_hooks', []):  # ramp-ups end within the shortened run
             if isinstance(hook.get('schedule'), dict) and 'end' in hook.schedule:
                 hook.schedule.end = iters
