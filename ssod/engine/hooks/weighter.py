@@ -71,10 +71,22 @@ class Weighter(Hook):
         except AttributeError as error:
             raise AttributeError(f'Weighter: {error}. The Weighter only sets existing attributes; '
                                  f'give the model a default value for {self.name!r}.') from None
-        self.schedule.value(runner.iter, runner.max_iters)
+        self._value(runner)
+
+    def _value(self, runner) -> float:
+        """The schedule's value at ``runner.iter``; a schedule that does not fit ``max_iters`` raises a
+        ``ValueError`` naming this hook, the setting and what to change."""
+        try:
+            return self.schedule.value(runner.iter, runner.max_iters)
+        except ValueError as error:
+            raise ValueError(
+                f'Weighter({self.name!r}) (custom_hooks): its schedule {self.schedule!r} does not fit '
+                f'this run: {error} (train_cfg.max_iters). Keep every step / begin / end of the '
+                f'schedule within [-max_iters, max_iters] (a negative one counts back from the end of '
+                f'training, e.g. steps=[-10000]), or raise train_cfg.max_iters.') from None
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
-        value = self.schedule.value(runner.iter, runner.max_iters)
+        value = self._value(runner)
         set_by_path(unwrap_model(runner.model), self.name, value)
         runner.message_hub.update_scalar(self.log_key, value)
 

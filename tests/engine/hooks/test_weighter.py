@@ -112,8 +112,26 @@ def test_missing_attribute_names_attribute_and_model(toy_model):
 
 def test_schedule_not_fitting_max_iters_fails_at_before_train(toy_model):
     hook = Weighter(name='unsup_weight', steps=[100], vals=[1.0, 0.0])
-    with pytest.raises(ValueError, match='steps\\[0\\]=100 is beyond max_iters=10'):
+    with pytest.raises(ValueError, match='steps\\[0\\]=100 is beyond max_iters=10') as info:
         hook.before_train(FakeRunner(toy_model, max_iters=10))
+    # names the hook, the setting and what to do
+    assert str(info.value) == (
+        "Weighter('unsup_weight') (custom_hooks): its schedule StepSchedule(steps=[100], "
+        "vals=[1.0, 0.0]) does not fit this run: steps[0]=100 is beyond max_iters=10 "
+        "(train_cfg.max_iters). Keep every step / begin / end of the schedule within [-max_iters, "
+        "max_iters] (a negative one counts back from the end of training, e.g. steps=[-10000]), or "
+        "raise train_cfg.max_iters.")
+
+
+def test_ramp_ending_beyond_max_iters_names_the_hook_and_the_setting(toy_model):
+    hook = Weighter(name='semi_train_cfg.unsup_weight',
+                    schedule=dict(type='linear', begin=0, end=20, start_value=0.0, end_value=2.0))
+    with pytest.raises(ValueError) as info:
+        hook.before_train(FakeRunner(toy_model, max_iters=10))
+    message = str(info.value)
+    assert message.startswith("Weighter('semi_train_cfg.unsup_weight') (custom_hooks): ")
+    assert 'end=20 is beyond max_iters=10 (train_cfg.max_iters)' in message
+    assert message.endswith('or raise train_cfg.max_iters.')
 
 
 @pytest.mark.parametrize('kwargs, match', [
