@@ -235,6 +235,8 @@ class NonFiniteGuardHook(Hook):
         values = outputs if isinstance(outputs, dict) else {}
         bad_keys = {key: value for key, value in values.items()
                     if isinstance(value, (int, float, torch.Tensor)) and not math.isfinite(float(value))}
+        if len(bad_keys) > 1:  # the total ('loss', mmengine's sum) is non-finite with any of its terms
+            bad_keys.pop('loss', None)
         keys = ', '.join(f'{key}={value}' for key, value in bad_keys.items()) or 'none (losses finite)'
         branches = sorted({_branch_of(key) for key in bad_keys} - {''}) or ['-']
         images = '; '.join(f'{branch}: {", ".join(ids)}'

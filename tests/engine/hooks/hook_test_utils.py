@@ -52,8 +52,10 @@ class ToyDataset(Dataset):
         return dict(inputs=torch.tensor([float(index + 1)]), data_samples=None)
 
 
-def build_runner(work_dir, custom_hooks, max_iters=6, model=None, checkpoint_interval=3, **kwargs):
-    """A real Runner with IterBasedTrainLoop, deterministic data order and plain SGD."""
+def build_runner(work_dir, custom_hooks, max_iters=6, model=None, checkpoint_interval=3, dataset=None,
+                 **kwargs):
+    """A real Runner with IterBasedTrainLoop, deterministic data order and plain SGD (data set: a
+    :class:`ToyDataset` unless ``dataset`` is given)."""
     from mmengine.runner import Runner
     kwargs.setdefault('log_level', 'WARNING')
     return Runner(
@@ -62,7 +64,7 @@ def build_runner(work_dir, custom_hooks, max_iters=6, model=None, checkpoint_int
         experiment_name=f'hooktest_{uuid.uuid4().hex}',
         default_scope='ssod',
         train_dataloader=dict(
-            dataset=ToyDataset(),
+            dataset=dataset if dataset is not None else ToyDataset(),
             sampler=dict(type='InfiniteSampler', shuffle=False),
             batch_size=2,
             num_workers=0,
