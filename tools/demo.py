@@ -13,6 +13,8 @@ import time
 from mmengine.config import Config, DictAction
 
 from ssod.apis.data_checks import missing_data_paths
+from ssod.compat.checkpoint_safety import CHECKPOINT_LOAD_ERRORS
+from ssod.engine.errors import TrainingStoppedError
 from ssod.experiments.demo import run_demo
 
 BURN_IN = 'configs/demo/faster_rcnn_lite0_tree_crowns_burn_in.py'
@@ -43,8 +45,14 @@ def main(argv=None) -> int:
               'python tools/data/prepare_tree_crowns.py --out data/tree_crowns', file=sys.stderr)
         return 1
     start = time.time()
-    result = run_demo(args.burn_in_config, args.semi_config, args.control_config, args.work_dir,
-                      seed=args.seed, cfg_options=args.cfg_options)
+    try:
+        result = run_demo(args.burn_in_config, args.semi_config, args.control_config, args.work_dir,
+                          seed=args.seed, cfg_options=args.cfg_options)
+    except (TrainingStoppedError, *CHECKPOINT_LOAD_ERRORS) as error:
+        # a refused or unreadable checkpoint, or a fault check that stopped a phase: the message names
+        # the file and says what to do
+        print(f'error: {error}', file=sys.stderr)
+        return 1
     print('=' * 96)
     for line in result.report():
         print(line)

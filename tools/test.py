@@ -25,8 +25,7 @@ from ssod.apis.config_checks import ConfigError
 from ssod.apis.distributed import LauncherError
 from ssod.apis.evaluate import MODEL_CHOICES, evaluation_config
 from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
-from ssod.compat.checkpoint_files import CorruptCheckpointError
-from ssod.compat.checkpoint_safety import UnsafeCheckpointError
+from ssod.compat.checkpoint_safety import CHECKPOINT_LOAD_ERRORS
 
 
 def parse_args(argv=None):
@@ -54,7 +53,7 @@ def main(argv=None) -> dict:
         sys.exit(f'error: {error}')
     try:
         return runner.test()
-    except (UnsafeCheckpointError, CorruptCheckpointError) as error:  # the message says what to do
+    except CHECKPOINT_LOAD_ERRORS as error:  # the message says what to do
         sys.exit(f'error: {error}')
 
 

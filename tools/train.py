@@ -15,8 +15,7 @@ from ssod.apis.config_checks import ConfigError
 from ssod.apis.distributed import LauncherError
 from ssod.apis.runner import add_common_arguments, build_runner, export_local_rank
 from ssod.apis.train import training_config
-from ssod.compat.checkpoint_files import CorruptCheckpointError
-from ssod.compat.checkpoint_safety import UnsafeCheckpointError
+from ssod.compat.checkpoint_safety import CHECKPOINT_LOAD_ERRORS
 from ssod.engine.errors import TrainingStoppedError
 
 
@@ -46,7 +45,7 @@ def main(argv=None):
         sys.exit(f'error: {error}')
     try:
         runner.train()
-    except (TrainingStoppedError, UnsafeCheckpointError, CorruptCheckpointError) as error:
+    except (TrainingStoppedError, *CHECKPOINT_LOAD_ERRORS) as error:
         # a fault check stopped the run, or the checkpoint to resume/load is refused: the message says
         # why and what to do
         sys.exit(f'error: {error}')

@@ -52,6 +52,7 @@ from mmengine.runner import load_checkpoint
 
 import ssod  # noqa: F401  (registers ssod components, checkpoint allow-list)
 from ssod.apis.data_checks import leaf_datasets
+from ssod.compat.checkpoint_safety import CHECKPOINT_LOAD_ERRORS
 from ssod.data.coco_files import SPLIT_FILE_NAMES
 from ssod.datasets.hidden_gt import HIDDEN_GT_BBOXES, HIDDEN_GT_LABELS
 from ssod.models.detectors.semi_base import SemiBaseDetector
@@ -181,6 +182,8 @@ def build_teacher_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> Se
     model = MODELS.build(model_cfg)
     try:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    except CHECKPOINT_LOAD_ERRORS as error:  # refused or unreadable: the message says what to do
+        raise PseudoLabelInputError(str(error)) from None
     except (RuntimeError, KeyError) as error:
         raise PseudoLabelInputError(f'checkpoint {checkpoint} does not fit the model of the config: '
                                     f'{str(error)[:500]}') from None

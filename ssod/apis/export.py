@@ -41,7 +41,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 
 import ssod  # noqa: F401  (registers ssod components and the checkpoint allow-list)
-from ssod.compat.checkpoint_safety import UnsafeCheckpointError, load_local_checkpoint
+from ssod.compat.checkpoint_safety import CHECKPOINT_LOAD_ERRORS, load_local_checkpoint
 
 MODEL_CHOICES = ('teacher', 'student')
 #: Runtime settings copied from the semi config when present (all are mmengine/mmdet components).
@@ -69,7 +69,7 @@ def read_checkpoint(path: str) -> dict:
         checkpoint = load_local_checkpoint(path, map_location='cpu')
     except FileNotFoundError as err:
         raise ExportError(f'checkpoint {path} does not exist') from err
-    except UnsafeCheckpointError as err:
+    except CHECKPOINT_LOAD_ERRORS as err:  # the message names the file and says what to do
         raise ExportError(str(err)) from err
     except (RuntimeError, OSError, EOFError) as err:
         raise ExportError(f'cannot read checkpoint {path}: {err}') from err

@@ -28,6 +28,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .checkpoint_files import CorruptCheckpointError
+
 _numpy_multiarray = getattr(np, '_core', None) or np.core
 _numpy_multiarray = _numpy_multiarray.multiarray
 
@@ -63,6 +65,11 @@ SANITIZE_COMMAND = 'python tools/misc/sanitize_checkpoint.py {path} {path_out}'
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint references objects outside the allow-list, so it was not loaded."""
+
+
+#: What loading a local checkpoint raises when it refuses the file (unsafe) or cannot read it (empty,
+#: cut off, damaged). Each message names the file and says what to do: tools print it in one line.
+CHECKPOINT_LOAD_ERRORS = (UnsafeCheckpointError, CorruptCheckpointError)
 
 
 def _history_buffer_state(buffer: HistoryBuffer) -> dict:

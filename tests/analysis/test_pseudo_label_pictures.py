@@ -103,3 +103,10 @@ def test_bad_input_is_a_clear_error(synthetic_data, init_checkpoint, tmp_path, c
     code = tool.main([str(tmp_path / 'no_config.py'), init_checkpoint])
     assert code == 2 and 'config file' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    code = tool.main([SYNTHETIC_CONFIG, str(empty), '--out', str(tmp_path / 'o'), '--cfg-options',
+                      *[f'{k}={v}' for k, v in options.items()]])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f'error: cannot load checkpoint {empty}: it is empty')
+    assert len(err.splitlines()) == 1  # no traceback

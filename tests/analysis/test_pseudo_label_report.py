@@ -3,6 +3,7 @@ ssod/analysis/pseudo_label_inputs.py: exact
 precision/recall per threshold and class, the teacher run on synthetic data, bad input."""
 import csv
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -254,3 +255,26 @@ def test_bad_input_is_a_clear_error(synthetic_data, init_checkpoint, tmp_path, c
                                      '--cfg-options',
                                      *[f'{k}={v}' for k, v in options.items()]]) == 2
     assert 'error: hidden ground-truth file' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('kind', ['empty', 'truncated', 'malicious'])
+def test_refused_or_unreadable_checkpoint_is_one_line(synthetic_data, init_checkpoint, tmp_path, capsys,
+                                                      kind):
+    path = tmp_path / f'{kind}.pth'
+    if kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'truncated':
+        with open(init_checkpoint, 'rb') as f:
+            path.write_bytes(f.read()[:4096])
+    else:
+        torch.save({'state_dict': {}, 'meta': {'hook': os.system}}, str(path))
+    options = [f'{k}={v}' for k, v in data_options(synthetic_data).items()]
+    assert tool.main([SYNTHETIC_CONFIG, str(path), '--cfg-options', *options]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err  # no traceback
+    if kind == 'malicious':
+        assert err.startswith(f'error: refused to load checkpoint {path} as unsafe: it references ')
+        assert 'may be malicious' in err
+    else:
+        assert err.startswith(f'error: cannot load checkpoint {path}: ')
+        assert 'does not fit the model' not in err

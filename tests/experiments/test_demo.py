@@ -2,6 +2,7 @@
 byte-identical weights, the control never runs the teacher on unlabeled images, results are kept and
 reused, and the report names control, teacher and student."""
 import hashlib
+import os
 
 import pytest
 import torch
@@ -9,7 +10,8 @@ from mmengine.hooks import Hook
 
 from ssod.experiments import demo as demo_module
 from ssod.experiments.demo import DemoResult, run_demo
-from ssod.experiments.training_run import RunResult
+from ssod.experiments.training_run import RESULT_FILE, RunResult
+from tests.scripts import load_script
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
@@ -161,3 +163,28 @@ def test_demo_without_data_says_how_to_make_it(tmp_path):
     assert 'the demo data is missing' in proc.stderr and f'{tmp_path}/nowhere/' in proc.stderr
     assert 'python tools/data/prepare_tree_crowns.py --out data/tree_crowns' in proc.stderr
     assert not (tmp_path / 'demo').exists()
+
+
+@pytest.mark.parametrize('kind', ['empty', 'malicious'])
+def test_demo_reports_a_refused_burn_in_checkpoint_in_one_line(synthetic_data, tmp_path, monkeypatch,
+                                                               capsys, kind):
+    """The burn-in phase is kept (its result.json), but its checkpoint is now empty or unsafe: the Soft
+    Teacher phase cannot start from it, and tools/demo.py says so in one line (no traceback)."""
+    patch_configs(monkeypatch, synthetic_data)
+    work_dir = tmp_path / 'demo'
+    burn_in_dir = work_dir / demo_module.BURN_IN
+    burn_in_dir.mkdir(parents=True)
+    checkpoint = burn_in_dir / 'iter_2.pth'
+    if kind == 'empty':
+        checkpoint.write_bytes(b'')
+    else:
+        torch.save({'state_dict': {}, 'meta': {'hook': os.system}}, str(checkpoint))
+    RunResult(name=demo_module.BURN_IN, metrics={'coco/bbox_mAP': 0.0}, checkpoint=str(checkpoint),
+              iters=2, sec_per_iter=0.1, seed=0).save(str(burn_in_dir / RESULT_FILE))
+    tool = load_script('tools/demo.py')
+    assert tool.main(['--work-dir', str(work_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    expected = (f'error: cannot load checkpoint {checkpoint}: it is empty' if kind == 'empty'
+                else f'error: refused to load checkpoint {checkpoint} as unsafe: it references ')
+    assert err.startswith(expected), err
