@@ -18,9 +18,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from ssod.datasets.bad_image_skip import SKIPPED_META_KEY
 from ssod.registry import HOOKS
 from ..errors import TrainingStoppedError
+
+#: The metainfo key under which ``ssod.datasets.bad_image_skip`` records the images it replaced (the
+#: same string as its ``SKIPPED_META_KEY``; ``engine`` does not import ``datasets``).
+SKIPPED_META_KEY = 'skipped_images'
 
 TOTAL_INFO_KEY = 'skipped_images_total'
 SCALAR_KEY = 'train/skipped_images'
