@@ -77,7 +77,9 @@ def _check_momentum_range(m: float, where: str) -> None:
 
 
 def _warn_if_small(m: float, where: str) -> None:
-    if m < 0.5:
+    """Warn for 0 < m < 0.5, the mmdet convention mistaken for ours; exactly 0 is a deliberate copy
+    of the student (e.g. a burn-in whose checkpoint should hold teacher = student)."""
+    if 0.0 < m < 0.5:
         warnings.warn(f'EMATeacherHook: teacher_momentum {where} is {m!r} < 0.5, so the teacher mostly '
                       f'follows the student. {_MMDET_HINT}; did you mean {1.0 - m!r}?',
                       stacklevel=3)

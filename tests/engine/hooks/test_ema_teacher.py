@@ -212,6 +212,9 @@ def test_small_momentum_warns_mmdet_convention():
         warnings.simplefilter('error')
         EMATeacherHook(teacher_momentum=0.999)
         started(EMATeacherHook(), Float64TeacherStudent())  # warm-up starts at 0: no warning
+        # exactly 0: the teacher copies the student every iteration, on purpose
+        started(EMATeacherHook(teacher_momentum=dict(type='constant', value=0.0)), Float64TeacherStudent())
+        EMATeacherHook(teacher_momentum=0.0)
 
 
 @pytest.mark.parametrize('kwargs, match', [
