@@ -58,10 +58,12 @@ table says why.
 
 Usage: python benchmarks/bench_iteration.py [--iters 10] [--warmup 2] [--device cpu|cuda]
            [--image-size 256] [--batch 8] [--labeled 2] [--mem-iters 3] [--pseudo-thr 0.05 | --paper-thr]
-           [--data synthetic|tree_crowns] [--load-from CKPT]
+           [--data synthetic|tree_crowns] [--detector r18_tiny|lite0] [--load-from CKPT]
 A representative setting (a trained teacher, the paper's thresholds, real images): `make demo`, then
-    python benchmarks/bench_iteration.py --data tree_crowns \
-        --load-from work_dirs/demo/iter_520.pth --paper-thr
+    python benchmarks/bench_iteration.py --data tree_crowns --detector lite0 \
+        --load-from work_dirs/demo/seed0/burn_in/iter_240.pth --paper-thr
+It also prints a Soft Teacher iteration's time over a supervised iteration of the same detector on as many
+labeled images (ssod's model on all-labeled batches: the student's own loss only).
 (``--load-from`` takes a plain detector checkpoint or a semi-supervised one, whose teacher is used.)
 Default: about 1-2 minutes on 2 CPU cores. Prints a table, asserts nothing.
 """
