@@ -106,26 +106,24 @@ class SoftTeacher(SemiBaseDetector):
             teacher_feats, candidates, uncertain = self.teacher_candidates(
                 teacher_inputs, teacher_samples, with_uncertainty=False, with_ignore_regions=True)
             pseudo = self.pseudo_labels_to_student(_indexed(candidates), teacher_samples, student_samples)
-            uncertain = self.pseudo_labels_to_student(uncertain, teacher_samples, student_samples)
+            rpn_samples = cls_samples = student_samples
+            if uncertain is not None:  # ignore regions are on
+                uncertain = self.pseudo_labels_to_student(uncertain, teacher_samples, student_samples)
+                rpn_samples = self._with_ignored(student_samples, uncertain, 'rpn')
+                cls_samples = self._with_ignored(student_samples, uncertain, 'cls')
         feats = self.student.extract_feat(student_inputs)
         with self._ignore_regions_enabled():
-            losses, proposals = self.student_rpn_losses(
-                feats, self._with_ignored(student_samples, uncertain, 'rpn'),
-                pseudo)
-            losses.update(self.student_rcnn_losses(
-                feats, proposals,
-                self._with_ignored(student_samples, uncertain, 'cls'),
-                pseudo, teacher_feats, teacher_samples, candidates))
+            losses, proposals = self.student_rpn_losses(feats, rpn_samples, pseudo)
+            losses.update(self.student_rcnn_losses(feats, proposals, cls_samples, pseudo, teacher_feats,
+                                                   teacher_samples, candidates))
         return losses
 
     # ------------------------------------------------------------------ ignore regions
     def _with_ignored(self, samples: SampleList, uncertain: Sequence[InstanceData],
                       stage: str) -> SampleList:
         """``samples`` with ``ignored_instances`` = the student-view teacher detections with
-        ``ignore_score_thr < score <= <stage>_pseudo_thr`` (``stage`` 'rpn' or 'cls'); unchanged
-        samples when ignore regions are off. Logs ``ignore_<stage>_per_img``."""
-        if self.semi_train_cfg.ignore_score_thr is None:
-            return samples
+        ``ignore_score_thr < score <= <stage>_pseudo_thr`` (``stage`` 'rpn' or 'cls'). Logs
+        ``ignore_<stage>_per_img``."""
         out, regions = [], []
         for sample, dets in zip(samples, uncertain):
             sample = sample.clone()
@@ -169,23 +167,24 @@ class SoftTeacher(SemiBaseDetector):
         (:func:`~ssod.models.pseudo_labels.initial_candidate_mask`).
 
         ``with_ignore_regions``: a third item, per image the detections with ``score >
-        ignore_score_thr`` (the candidates when ignore regions are off), from which each stage takes
-        its ignore regions."""
+        ignore_score_thr``, from which each stage takes its ignore regions; ``None`` when ignore regions
+        are off (``ignore_score_thr=None``)."""
         cfg = self.semi_train_cfg
         detection_thr = cfg.pseudo_label_initial_score_thr
         if cfg.ignore_score_thr is not None:
             detection_thr = min(detection_thr, cfg.ignore_score_thr)
         feats, detections = self.teacher_detections(inputs, samples, score_thr=detection_thr)
-        candidates, uncertain = [], []
+        candidates = []
+        uncertain = None if cfg.ignore_score_thr is None else []
         for det in detections:
             keep = initial_candidate_mask(det.bboxes, det.scores, cfg)
             candidates.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
                                            labels=det.labels[keep]))
-            if cfg.ignore_score_thr is not None:
+            if uncertain is not None:
                 keep = score_and_size_keep_mask(det.bboxes, det.scores, cfg.ignore_score_thr,
                                                 cfg.min_pseudo_bbox_wh)
-            uncertain.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
-                                          labels=det.labels[keep]))
+                uncertain.append(InstanceData(bboxes=det.bboxes[keep], scores=det.scores[keep],
+                                              labels=det.labels[keep]))
 
         self._log_counts('initial', candidates)
         _log_mean('score_mean', [c.scores for c in candidates])
