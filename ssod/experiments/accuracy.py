@@ -21,7 +21,7 @@ import json
 import math
 import os
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config

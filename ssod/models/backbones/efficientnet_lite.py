@@ -36,7 +36,6 @@ training. ``drop_path_rate`` is the drop probability of the last block; block i 
 import math
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule

@@ -88,7 +88,7 @@ def convert_state_dict(source: Dict[str, torch.Tensor], backbone: nn.Module,
     keys otherwise (``origin`` names the file in the message)."""
     positions = block_positions(backbone)
     target = backbone.state_dict()
-    converted, unexpected, mismatched = {}, [], []
+    converted, unexpected, mismatched, mismatched_names = {}, [], [], set()
     for key, tensor in source.items():
         name = rename_key(key, positions)
         if name is None:
@@ -98,9 +98,10 @@ def convert_state_dict(source: Dict[str, torch.Tensor], backbone: nn.Module,
         elif tuple(target[name].shape) != tuple(tensor.shape):
             mismatched.append(f'{key} -> {name}: file {tuple(tensor.shape)}, '
                               f'backbone {tuple(target[name].shape)}')
+            mismatched_names.add(name)
         else:
             converted[name] = tensor
-    missing = sorted(set(target) - set(converted) - {k for k in target if k in _names_of(mismatched)})
+    missing = sorted(set(target) - set(converted) - mismatched_names)
     if missing or unexpected or mismatched:
         parts = [f'the weights in {origin} do not fit EfficientNetLite(arch={backbone.arch!r}):']
         for title, keys in (('missing in the file', missing), ('unexpected in the file', unexpected),
@@ -109,10 +110,6 @@ def convert_state_dict(source: Dict[str, torch.Tensor], backbone: nn.Module,
                 parts.append(f'  {title} ({len(keys)}): ' + ', '.join(keys))
         raise PackagedWeightsError('\n'.join(parts))
     return converted
-
-
-def _names_of(mismatched: List[str]) -> set:
-    return {entry.split(' -> ')[1].split(':')[0] for entry in mismatched}
 
 
 def load_packaged_weights(backbone: nn.Module, arch: str) -> str:
