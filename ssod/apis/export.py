@@ -262,7 +262,7 @@ def _plain(value):
 
 # ------------------------------------------------------------------------------------------ writing
 
-def _save_atomically(obj, path: str) -> None:
+def save_atomically(obj, path: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
     os.close(fd)
     try:
@@ -305,6 +305,6 @@ def export(config_path: str, checkpoint_path: str, model: str = 'teacher',
     if osp.abspath(paths['checkpoint']) == osp.abspath(checkpoint_path):
         raise ExportError(f'refusing to overwrite the source checkpoint {checkpoint_path}; '
                           f'choose --name')
-    _save_atomically(dict(meta=meta, state_dict=weights), paths['checkpoint'])
+    save_atomically(dict(meta=meta, state_dict=weights), paths['checkpoint'])
     cfg.dump(paths['config'])
     return paths

@@ -3,7 +3,8 @@
 What a protocol of several runs needs from each run: a fixed seed, an optional starting checkpoint
 (``load_from``: weights only, a fresh optimizer and schedule), the metrics of the validation after the
 last iteration, the final checkpoint, and the seconds per training iteration. A run whose
-``result.json`` exists is not trained again (a killed protocol continues with the run it was in).
+``result.json`` exists is not trained again (a killed protocol continues with the run it was in); with
+``resume=True`` a run killed midway continues from its newest complete checkpoint.
 """
 import json
 import os
@@ -51,8 +52,11 @@ class _TrainTimeAndMetrics(Hook):
         self.metrics: Optional[dict] = None
         self.train_seconds = 0.0
         self._start: Optional[float] = None
+        self.first_iter: Optional[int] = None  # the iteration this process started at (> 0 after a resume)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if self.first_iter is None:
+            self.first_iter = int(runner.iter)
         if self._start is None:
             self._start = time.perf_counter()
 
@@ -69,19 +73,23 @@ class _TrainTimeAndMetrics(Hook):
 
 
 def train_run(cfg: Config, work_dir: str, seed: int, name: str,
-              load_from: Optional[str] = None) -> RunResult:
+              load_from: Optional[str] = None, resume: bool = False) -> RunResult:
     """Train ``cfg`` in ``work_dir`` with ``seed`` (deterministic data order and initialisation),
     starting from ``load_from`` if given; validate after the last iteration (the config's loop must
     validate there); return (and store) the :class:`RunResult`. An existing ``result.json`` in
-    ``work_dir`` is returned without training."""
+    ``work_dir`` is returned without training. ``resume``: when ``work_dir`` already holds a checkpoint
+    of this run (``last_checkpoint``), continue from it (the checkpoint hook picks the newest complete
+    one) instead of starting again from ``load_from``."""
     result_path = osp.join(work_dir, RESULT_FILE)
     if osp.isfile(result_path):
         return RunResult.load(result_path)
     cfg = cfg.copy()
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
-    cfg.load_from = load_from
-    cfg.resume = False
+    if resume and osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        cfg.load_from, cfg.resume = None, True
+    else:
+        cfg.load_from, cfg.resume = load_from, False
     # Runners of one process share mmengine's named global instances: give this run its own.
     cfg.visualizer = dict(cfg.get('visualizer') or dict(type='DetLocalVisualizer'))
     cfg.visualizer['name'] = f'visualizer_{name}_{seed}_{time.time_ns()}'
@@ -99,6 +107,7 @@ def train_run(cfg: Config, work_dir: str, seed: int, name: str,
                            f'one at the last iteration (default_hooks.checkpoint.interval)')
     result = RunResult(name=name, metrics={k: float(v) for k, v in probe.metrics.items()},
                        checkpoint=checkpoint, iters=iters,
-                       sec_per_iter=probe.train_seconds / max(iters, 1), seed=seed)
+                       sec_per_iter=probe.train_seconds / max(iters - (probe.first_iter or 0), 1),
+                       seed=seed)
     result.save(result_path)
     return result
