@@ -122,3 +122,25 @@ def test_half_score_weights_the_classification_of_its_positives(heads):
     assert torch.equal(ours['loss_bbox'], theirs['loss_bbox'])
     assert torch.equal(ours['acc'], theirs['acc'])
     assert weighted._batch_gt_scores is None  # nothing of the batch stays on the head
+
+
+def test_in_a_faster_rcnn_with_box_head_dropout_only_the_classification_follows_the_scores():
+    """The student model of docs/noisy_student_data.md: scores reach the RoI head through the detector."""
+    init_default_scope('ssod')
+    cfg = tiny_faster_rcnn()
+    cfg['roi_head']['type'] = 'ScoreWeightedRoIHead'
+    cfg['roi_head']['bbox_head'].update(type='DropoutShared2FCBBoxHead', dropout=0.5)
+    torch.manual_seed(0)
+    detector = MODELS.build(ConfigDict(cfg)).train()
+    inputs = torch.randn(NUM_IMAGES, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
+
+    def run(scores):
+        torch.manual_seed(5)  # the same proposals' sampling and dropout masks
+        return detector.loss(inputs, samples(scores))
+
+    ones, halves = run([1.0, 1.0]), run([0.5, 0.5])
+    assert torch.equal(ones['loss_bbox'], halves['loss_bbox'])
+    assert torch.equal(ones['loss_rpn_cls'][0], halves['loss_rpn_cls'][0])
+    assert halves['loss_cls'].item() < ones['loss_cls'].item()
+    halves['loss_cls'].backward()
+    assert detector.roi_head.bbox_head.shared_fcs[0].weight.grad.abs().sum() > 0
