@@ -49,14 +49,15 @@ class PseudoLabeledCocoDataset(CocoDataset):
         *args, **kwargs: as mmdet's ``CocoDataset``.
     """
 
-    def __init__(self, *args, score_thr: float = 0.5, class_balance: Optional[dict] = None,
+    DEFAULT_SCORE_THR = 0.5
+
+    def __init__(self, *args, score_thr: float = DEFAULT_SCORE_THR, class_balance: Optional[dict] = None,
                  **kwargs) -> None:
         if isinstance(score_thr, bool) or not isinstance(score_thr, (int, float)) \
                 or not math.isfinite(score_thr):
             raise ValueError(f'PseudoLabeledCocoDataset: score_thr must be a finite number, got {score_thr!r}')
         self.score_thr = float(score_thr)
         self.images_per_class = self._images_per_class(class_balance)
-        self.class_balance = class_balance
         self.num_boxes_below_thr = 0
         self._kept_cat_img_map: Dict[int, List[int]] = defaultdict(list)
         super().__init__(*args, **kwargs)

@@ -14,6 +14,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import ssod  # noqa: F401
+from ssod.datasets import PseudoLabeledCocoDataset
 from ssod.registry import DATASETS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -64,6 +65,7 @@ def summary(dataset):
 
 def test_score_threshold_keeps_each_instance_with_its_own_score(tmp_path):
     dataset = build(write(tmp_path / 'pseudo.json', pseudo_coco()))
+    assert dataset.score_thr == PseudoLabeledCocoDataset.DEFAULT_SCORE_THR == 0.5
     assert summary(dataset) == [
         (1, [(0, 0.9, 0)]),
         (2, []),
