@@ -8,7 +8,7 @@ from torch import nn
 
 from ssod.models.backbones import EfficientNetLite
 from ssod.models.backbones import packaged_weights
-from ssod.models.backbones.efficientnet_lite import block_specs, round_channels, same_padding
+from ssod.models.backbones.efficientnet_lite import MBConvBlock, block_specs, round_channels, same_padding
 from ssod.models.backbones.packaged_weights import (PackagedWeightsError, convert_state_dict,
                                                     rename_key, weights_file)
 
@@ -139,3 +139,29 @@ def test_drop_path_grows_linearly_and_acts_only_in_training():
     first = backbone(x)[-1]
     torch.manual_seed(1)
     assert not torch.equal(first, backbone(x)[-1])
+
+
+def test_stochastic_depth_drops_whole_residual_branches_in_training_only():
+    """A residual block with drop_path p: in eval mode x + branch (as the same block without drop path);
+    in training each sample gets either x (branch dropped, probability p) or x + branch / (1 - p)."""
+    torch.manual_seed(0)
+    block = MBConvBlock(16, 16, kernel=3, stride=1, expansion=6, drop_path=0.25)
+    plain = MBConvBlock(16, 16, kernel=3, stride=1, expansion=6, drop_path=0.0)
+    plain.load_state_dict(block.state_dict())
+    x = torch.randn(400, 16, 4, 4, generator=torch.Generator().manual_seed(1))
+    block.eval()
+    plain.eval()
+    with torch.no_grad():
+        branch = plain(x) - x
+        assert branch.abs().amax(dim=(1, 2, 3)).min() > 1e-3  # every sample has a non-zero branch
+        assert torch.equal(block(x), plain(x))
+        block.train()
+        for module in block.modules():  # batch statistics would change the branch; keep BN in eval
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        torch.manual_seed(2)
+        out = block(x)
+    dropped = torch.isclose(out, x, atol=1e-6).flatten(1).all(1)
+    kept = torch.isclose(out, x + branch / 0.75, atol=1e-5).flatten(1).all(1)
+    assert bool((dropped ^ kept).all())  # every sample is one or the other
+    assert dropped.float().mean().item() == pytest.approx(0.25, abs=0.06)
