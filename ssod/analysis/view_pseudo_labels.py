@@ -49,6 +49,7 @@ class ViewBoxes:
     bboxes: np.ndarray  # (n, 4) float: teacher boxes (weak view: detected; strong: projected)
     scores: np.ndarray  # (n,)
     labels: np.ndarray  # (n,) int
+    reg_uncertainty: np.ndarray  # (n,) dimensionless; inf where not computed
     stages: np.ndarray  # (n,) int, STAGE_*
     gt_bboxes: np.ndarray  # (m, 4) float: hidden ground truth projected into the view (kept ones)
     gt_labels: np.ndarray  # (m,) int
@@ -147,6 +148,7 @@ def _view_boxes(pixels, sample, instances, gt_bboxes, gt_labels, min_wh) -> View
         bboxes=instances.bboxes.detach().cpu().numpy().astype(np.float32).reshape(-1, 4),
         scores=instances.scores.detach().cpu().numpy(),
         labels=instances.labels.detach().cpu().numpy().astype(np.int64),
+        reg_uncertainty=instances.reg_uncertainty.detach().cpu().numpy(),
         stages=instances.stages.detach().cpu().numpy(), gt_bboxes=gt, gt_labels=gt_lab)
 
 
