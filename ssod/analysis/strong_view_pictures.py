@@ -60,6 +60,7 @@ def wrap(text: str, width: int) -> List[str]:
 
 
 def drawn_mask(view: ViewBoxes, min_score: float) -> np.ndarray:
+    """``(n,)`` bool: the view's boxes that are drawn (score >= ``min_score``)."""
     return view.scores >= min_score
 
 
