@@ -12,7 +12,8 @@ What it does, for an mmengine config and a checkpoint:
 2. **Images.** The unlabeled dataset of the config (the dataset whose ``ann_file`` is
    ``unlabeled.json``; for a config without one, the val dataset's settings with
    ``annotations/unlabeled.json``), or ``--unlabeled-json``, read with the config's *test* pipeline (no
-   augmentation: the teacher sees each image as at validation).
+   augmentation: the teacher sees each image as at validation). The pictures of the training views
+   (:mod:`ssod.analysis.view_pseudo_labels`) keep the unlabeled dataset's own training pipeline instead.
 3. **Hidden ground truth.** ``--hidden-gt``, else the config's ``hidden_gt_file`` of that dataset,
    else ``unlabeled-hidden-gt.json`` next to the unlabeled json (the file
    :func:`ssod.data.coco_files.write_semi_split` writes). It is read by the ``CocoWithHiddenGT``
@@ -112,12 +113,27 @@ def _test_pipeline(cfg: Config) -> list:
                                 'val_dataloader.dataset.pipeline or test_pipeline)')
 
 
+PIPELINES = ('test', 'train')
+
+
 def unlabeled_dataset_cfg(cfg: Config, unlabeled_json: Optional[str] = None,
-                          hidden_gt: Optional[str] = None) -> ConfigDict:
-    """``CocoWithHiddenGT`` config of the unlabeled images with the test pipeline (module docstring)."""
+                          hidden_gt: Optional[str] = None, pipeline: str = 'test') -> ConfigDict:
+    """``CocoWithHiddenGT`` config of the unlabeled images (module docstring).
+
+    ``pipeline``: ``'test'`` (default) reads them with the config's test pipeline; ``'train'`` keeps the
+    unlabeled training dataset's own pipeline (weak and strong views, ``MultiBranch``), which only a
+    semi config has.
+    """
+    if pipeline not in PIPELINES:
+        raise ValueError(f'pipeline must be one of {PIPELINES}, got {pipeline!r}')
     unlabeled_name = SPLIT_FILE_NAMES['unlabeled']
     train = _datasets_in(cfg.get('train_dataloader', {}).get('dataset'))
     found = [d for d in train if osp.basename(str(d.get('ann_file', ''))) == unlabeled_name]
+    if pipeline == 'train' and not (found and found[0].get('pipeline')):
+        raise PseudoLabelInputError(
+            f'the config has no unlabeled training dataset with a pipeline (a dataset of '
+            f'train_dataloader.dataset whose ann_file is {unlabeled_name}), so there are no weak and '
+            f'strong views to show; pass a semi config (e.g. configs/demo/soft_teacher_lite0_tree_crowns.py)')
     if found:
         dataset = copy.deepcopy(found[0])
     else:
@@ -137,7 +153,8 @@ def unlabeled_dataset_cfg(cfg: Config, unlabeled_json: Optional[str] = None,
         dataset['hidden_gt_file'] = osp.join(osp.dirname(str(dataset['ann_file'])),
                                              SPLIT_FILE_NAMES['hidden_gt'])
     dataset['type'] = 'CocoWithHiddenGT'
-    dataset['pipeline'] = _test_pipeline(cfg)
+    if pipeline == 'test':
+        dataset['pipeline'] = _test_pipeline(cfg)
     dataset['test_mode'] = True
     dataset['filter_cfg'] = None
     dataset.pop('indices', None)
@@ -260,12 +277,13 @@ class PseudoLabelSetup:
 
 def prepare(config: str, checkpoint: str, unlabeled_json: Optional[str] = None,
             hidden_gt: Optional[str] = None, cfg_options: Optional[dict] = None,
-            device: str = 'cpu') -> PseudoLabelSetup:
+            device: str = 'cpu', pipeline: str = 'test') -> PseudoLabelSetup:
     """Load config, data with hidden GT (checked against the images) and model, in that order, so
-    that data errors are reported before the slower model build."""
+    that data errors are reported before the slower model build. ``pipeline``: as
+    :func:`unlabeled_dataset_cfg`."""
     cfg = load_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'ssod'))
-    dataset_cfg = unlabeled_dataset_cfg(cfg, unlabeled_json, hidden_gt)
+    dataset_cfg = unlabeled_dataset_cfg(cfg, unlabeled_json, hidden_gt, pipeline)
     dataset = build_unlabeled_dataset(dataset_cfg)
     model = build_teacher_model(cfg, checkpoint, device)
     return PseudoLabelSetup(cfg, model, dataset, tuple(dataset.metainfo['classes']),

@@ -58,19 +58,55 @@ def canvas_box(box, scale: int):
     return (int(round(x1)), int(round(y1))), (int(round(x2)) - 1, int(round(y2)) - 1)
 
 
+def kind_labels(thr: dict) -> list:
+    """``(colour, label)`` of each kind of box, in legend order: hidden GT, then the stages."""
+    return [
+        (COLOURS[GT], 'hidden GT'),
+        (COLOURS[STAGE_DETECTED], f"score <= {thr['pseudo_label_initial_score_thr']:g}"),
+        (COLOURS[STAGE_INITIAL], f"score > {thr['pseudo_label_initial_score_thr']:g} (initial)"),
+        (COLOURS[STAGE_CLS], f"score > {thr['cls_pseudo_thr']:g} (cls_pseudo_thr)"),
+        (COLOURS[STAGE_REG], f"+ uncertainty < {thr['reg_pseudo_thr']:g} (reg)"),
+    ]
+
+
 def legend_lines(image: ImagePseudoLabels, drawn: np.ndarray, thr: dict) -> list:
     """``(colour, text)`` per legend row, with the number of boxes drawn of each kind."""
-    counts = [int((image.stages[drawn] == s).sum()) for s in range(NUM_STAGES)]
-    return [
-        (COLOURS[GT], f'hidden GT ({len(image.gt_bboxes)})'),
-        (COLOURS[STAGE_DETECTED], f"score <= {thr['pseudo_label_initial_score_thr']:g} "
-                                  f'({counts[STAGE_DETECTED]})'),
-        (COLOURS[STAGE_INITIAL], f"score > {thr['pseudo_label_initial_score_thr']:g} (initial) "
-                                 f'({counts[STAGE_INITIAL]})'),
-        (COLOURS[STAGE_CLS], f"score > {thr['cls_pseudo_thr']:g} (cls_pseudo_thr) "
-                             f'({counts[STAGE_CLS]})'),
-        (COLOURS[STAGE_REG], f"+ uncertainty < {thr['reg_pseudo_thr']:g} (reg) ({counts[STAGE_REG]})"),
-    ]
+    counts = [len(image.gt_bboxes)] + [int((image.stages[drawn] == s).sum()) for s in range(NUM_STAGES)]
+    return [(colour, f'{label} ({count})') for (colour, label), count in zip(kind_labels(thr), counts)]
+
+
+def enlarge(pixels: np.ndarray, scale: int) -> np.ndarray:
+    """``pixels`` enlarged ``scale`` times, nearest neighbour (each pixel becomes a square)."""
+    height, width = pixels.shape[:2]
+    return cv2.resize(pixels, (width * scale, height * scale), interpolation=cv2.INTER_NEAREST)
+
+
+def draw_boxes(pixels: np.ndarray, bboxes: np.ndarray, stages: np.ndarray, gt_bboxes: np.ndarray,
+               scale: int) -> np.ndarray:
+    """The image enlarged ``scale`` times with ``bboxes`` (image pixels, xyxy) in their stage colours,
+    lower stages first so that the boxes that reach training lie on top (callers order boxes of one
+    stage), then ``gt_bboxes`` on top of everything (1 px), so that they stay visible."""
+    pixels = enlarge(pixels, scale)
+    for i in sorted(range(len(bboxes)), key=lambda i: int(stages[i])):
+        stage = int(stages[i])
+        top_left, bottom_right = canvas_box(bboxes[i], scale)
+        cv2.rectangle(pixels, top_left, bottom_right, COLOURS[stage], THICKNESS[stage])
+    for box in gt_bboxes:
+        top_left, bottom_right = canvas_box(box, scale)
+        cv2.rectangle(pixels, top_left, bottom_right, COLOURS[GT], GT_THICKNESS)
+    return pixels
+
+
+def write_text(canvas: np.ndarray, x: int, y: int, text: str) -> None:
+    """One legend row of white text whose top is at ``y`` pixels."""
+    cv2.putText(canvas, text, (x, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
+                cv2.LINE_AA)
+
+
+def write_legend_row(canvas: np.ndarray, y: int, colour, text: str) -> None:
+    """A colour swatch and its text, in the legend row whose top is at ``y`` pixels."""
+    cv2.rectangle(canvas, (4, y + 2), (24, y + 12), colour, -1)
+    write_text(canvas, 30, y, text)
 
 
 def draw(image: ImagePseudoLabels, thr: dict, min_score: float = 0.3,
@@ -79,32 +115,21 @@ def draw(image: ImagePseudoLabels, thr: dict, min_score: float = 0.3,
     pixels = cv2.imread(image.img_path, cv2.IMREAD_COLOR)
     if pixels is None:
         raise PseudoLabelInputError(f'cannot read image {image.img_path}')
-    height, width = pixels.shape[:2]
-    scale = scale or auto_scale(height, width)
-    pixels = cv2.resize(pixels, (width * scale, height * scale), interpolation=cv2.INTER_NEAREST)
+    scale = scale or auto_scale(*pixels.shape[:2])
     drawn = image.scores >= min_score
-    # Lower stages first, so that the boxes that reach training lie on top.
-    order = sorted(np.flatnonzero(drawn), key=lambda i: (image.stages[i], image.scores[i]))
-    for i in order:
-        stage = int(image.stages[i])
-        top_left, bottom_right = canvas_box(image.bboxes[i], scale)
-        cv2.rectangle(pixels, top_left, bottom_right, COLOURS[stage], THICKNESS[stage])
-    for box in image.gt_bboxes:
-        top_left, bottom_right = canvas_box(box, scale)
-        cv2.rectangle(pixels, top_left, bottom_right, COLOURS[GT], GT_THICKNESS)
+    # Within a stage, higher scores on top.
+    order = sorted(np.flatnonzero(drawn), key=lambda i: image.scores[i])
+    pixels = draw_boxes(pixels, image.bboxes[order], image.stages[order], image.gt_bboxes, scale)
     lines = legend_lines(image, drawn, thr)
     out_width = max(pixels.shape[1], MIN_WIDTH)
     canvas = np.zeros((pixels.shape[0] + LEGEND_ROW * (len(lines) + 1) + 4, out_width, 3), np.uint8)
     canvas[:pixels.shape[0], :pixels.shape[1]] = pixels
     y = pixels.shape[0] + 4
-    title = f'{osp.basename(image.img_path)} (id {image.img_id}), boxes with score >= {min_score:g}'
-    cv2.putText(canvas, title, (4, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    write_text(canvas, 4, y, f'{osp.basename(image.img_path)} (id {image.img_id}), boxes with score >= '
+                             f'{min_score:g}')
     for colour, text in lines:
         y += LEGEND_ROW
-        cv2.rectangle(canvas, (4, y + 2), (24, y + 12), colour, -1)
-        cv2.putText(canvas, text, (30, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        write_legend_row(canvas, y, colour, text)
     return canvas
 
 
