@@ -33,7 +33,8 @@ from .distributed import setup_launcher
 from .pseudo_label_coco import assemble, image_entry
 from .pseudo_label_images import (PseudoLabelError, config_classes, output_categories,
                                   read_image_list)
-from .pseudo_label_inference import Predictor, build_detector, choose_model, lower_score_threshold
+from .pseudo_label_inference import (Predictor, build_detector, choose_model, lower_score_threshold,
+                                     one_thread_on_cpu)
 from .runner import load_config
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
@@ -121,24 +122,32 @@ def write_pseudo_labels(config: str, checkpoint: str, images: str, out: str, *,
         shard = range(rank, len(image_list.records), world_size)
         todo = [index for index in shard if image_list.records[index]['id'] not in finished]
         if todo:
-            init_default_scope(cfg.get('default_scope', 'ssod'))
-            predictor = Predictor(build_detector(cfg, checkpoint, choice, _device()), cfg, flip)
-            bar = ProgressBar(len(todo)) if progress and rank == 0 else None
-            with store.RankWriter(out, rank) as writer:
-                for index in todo:
-                    record = image_list.records[index]
-                    found = predictor(image_list.paths[index], record['id'])
-                    writer.append(image_entry(record, *found, categories, score_floor))
-                    if bar is not None:
-                        bar.update()
-            if bar is not None:
-                bar.file.write('\n')
+            _label(cfg, checkpoint, choice, flip, image_list, todo, categories, score_floor, out,
+                   progress and rank == 0)
         barrier()
         images_done, boxes = _on_rank0(lambda: _merge(out, image_list, categories, info))
     finally:
         if started_here:
             torch_dist.destroy_process_group()
     return PseudoLabelSummary(out=out, images=images_done, boxes=boxes, skipped=len(shard) - len(todo))
+
+
+def _label(cfg, checkpoint, choice, flip, image_list, todo, categories, score_floor, out,
+           progress) -> None:
+    """Label the images ``todo`` (indices into ``image_list``), appending each to this rank's file."""
+    init_default_scope(cfg.get('default_scope', 'ssod'))
+    device = _device()
+    predictor = Predictor(build_detector(cfg, checkpoint, choice, device), cfg, flip)
+    bar = ProgressBar(len(todo)) if progress else None
+    with one_thread_on_cpu(device), store.RankWriter(out, get_dist_info()[0]) as writer:
+        for index in todo:
+            record = image_list.records[index]
+            found = predictor(image_list.paths[index], record['id'])
+            writer.append(image_entry(record, *found, categories, score_floor))
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.file.write('\n')
 
 
 def _merge(out: str, image_list, categories, info) -> tuple:
