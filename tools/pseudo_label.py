@@ -59,8 +59,8 @@ def main(argv=None):
             cfg_options=args.cfg_options, progress=not args.no_progress)
     except (ConfigError, LauncherError, *CHECKPOINT_LOAD_ERRORS) as error:
         sys.exit(f'error: {error}')
-    print(f'{summary.out}: {summary.images} images, {summary.boxes} boxes '
-          f'({summary.skipped} images of this rank finished before this run)', flush=True)
+    print(f'{summary.out}: {summary.images} images, {summary.boxes} boxes (this rank labeled '
+          f'{summary.labeled} images; {summary.skipped} were finished before this run)', flush=True)
     return summary
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_dist
+from mmengine.dist import all_gather_object, barrier, broadcast_object_list, get_dist_info, init_dist
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
@@ -42,13 +42,14 @@ LAUNCHERS = ('none', 'pytorch', 'slurm')
 
 @dataclass
 class PseudoLabelSummary:
-    """What a run wrote: the file, its images and boxes, and how many of this rank's images were
-    already finished by an earlier, interrupted run (not labeled again)."""
+    """What a run wrote: the file, its images and boxes; of this rank's share of the images, how many
+    it labeled in this run and how many an earlier, interrupted run had finished (not labeled again)."""
 
     out: str
     images: int
     boxes: int
     skipped: int
+    labeled: int = 0
 
 
 def _start_distributed(cfg, launcher: str) -> bool:
@@ -121,15 +122,22 @@ def write_pseudo_labels(config: str, checkpoint: str, images: str, out: str, *,
         finished = store.read_finished(out)
         shard = range(rank, len(image_list.records), world_size)
         todo = [index for index in shard if image_list.records[index]['id'] not in finished]
-        if todo:
-            _label(cfg, checkpoint, choice, flip, image_list, todo, categories, score_floor, out,
-                   progress and rank == 0)
-        barrier()
+        error = None
+        try:
+            if todo:
+                _label(cfg, checkpoint, choice, flip, image_list, todo, categories, score_floor, out,
+                       progress and rank == 0)
+        except PseudoLabelError as raised:  # e.g. an unreadable image: every rank stops with it
+            error = str(raised)
+        errors = [message for message in all_gather_object(error) if message is not None]
+        if errors:
+            raise PseudoLabelError(errors[0])
         images_done, boxes = _on_rank0(lambda: _merge(out, image_list, categories, info))
     finally:
         if started_here:
             torch_dist.destroy_process_group()
-    return PseudoLabelSummary(out=out, images=images_done, boxes=boxes, skipped=len(shard) - len(todo))
+    return PseudoLabelSummary(out=out, images=images_done, boxes=boxes, skipped=len(shard) - len(todo),
+                              labeled=len(todo))
 
 
 def _label(cfg, checkpoint, choice, flip, image_list, todo, categories, score_floor, out,

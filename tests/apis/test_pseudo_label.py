@@ -1,6 +1,6 @@
 """ssod.apis.pseudo_label: the file holds the detector's own predictions (mmdet's inference_detector on
 the same checkpoint is the reference), teacher / student, flip, folder input, resume from parts,
-categories, and the error messages. Tiny random-init models (tests/apis/pseudo_label_helpers.py) on
+categories, and the error messages. Tiny random-init models (tests/apis/pseudo_label_checkpoints.py) on
 the 64 px synthetic images; about 1 s per run."""
 import json
 import os
@@ -17,11 +17,11 @@ from ssod.apis import pseudo_label_store as store
 from ssod.apis.pseudo_label import write_pseudo_labels
 from ssod.apis.pseudo_label_images import PseudoLabelError, output_categories
 from ssod.models.flip_merge import merge_flip_detections
-from tests.apis.pseudo_label_helpers import CLASSES, plain_checkpoint, semi_checkpoint
+from tests.apis.pseudo_label_checkpoints import CLASSES, plain_checkpoint, semi_checkpoint
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 FLOOR = 0.05  # the default score_floor, equal to the models' rcnn.score_thr
-MAX_PER_IMG = 20  # pseudo_label_helpers.detector_cfg
+MAX_PER_IMG = 20  # pseudo_label_checkpoints.detector_cfg
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +89,8 @@ def test_file_holds_the_detectors_own_predictions(plain, synthetic_data, tmp_pat
     assert coco['info'] == dict(
         description=coco['info']['description'], config=config, checkpoint=checkpoint, model=None,
         score_floor=floor, flip=False, images=images_json, img_dir=img_dir, cfg_options=None)
-    assert (summary.images, summary.boxes, summary.skipped) == (12, len(coco['annotations']), 0)
+    assert (summary.images, summary.boxes, summary.skipped, summary.labeled) == \
+        (12, len(coco['annotations']), 0, 12)
     assert not osp.exists(out + '.parts') and not osp.exists(out + '.tmp')
 
     found = reference(config, checkpoint, [osp.join(img_dir, i['file_name']) for i in source['images']])
@@ -227,7 +228,7 @@ def test_resume_after_a_cut_off_line(plain, synthetic_data, tmp_path, monkeypatc
     with open(part, 'wb') as f:
         f.write(b'\n'.join(lines[:3]) + b'\n' + lines[3][:len(lines[3]) // 2])
     summary = write_pseudo_labels(config, checkpoint, images_json, out, **kwargs)
-    assert summary.skipped == 3 and summary.images == 12
+    assert (summary.skipped, summary.labeled, summary.images) == (3, 9, 12)
     with open(out, 'rb') as f:
         assert f.read() == uninterrupted
     assert not osp.exists(out + '.parts')

@@ -67,7 +67,8 @@ def _spread_scores(detector, seed: int, scale: float) -> None:
 
 
 def _save(model, path: str) -> str:
-    torch.save(dict(meta=dict(iter=0), state_dict=model.state_dict()), path)
+    torch.save(dict(meta=dict(iter=0, dataset_meta=dict(classes=CLASSES)), state_dict=model.state_dict()),
+               path)
     return path
 
 
