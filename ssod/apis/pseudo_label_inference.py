@@ -8,15 +8,16 @@
 * **Score floor.** When the detector's own test-time ``score_thr`` (``test_cfg.rcnn.score_thr`` of a
   two-stage detector, ``test_cfg.score_thr`` of a one-stage one) is above the floor, it is lowered to
   the floor so that every detection the floor asks for exists. Boxes above the old threshold do not
-  change: NMS is per class and a lower-scored box never removes a higher one.
+  change: NMS is per class, a lower-scored box never removes a higher one, and ``max_per_img`` keeps
+  the highest scores.
 * **Prediction.** One image at a time (no batch padding, so a box does not depend on which images share
   a batch or a rank), through the config's test pipeline (``test_dataloader.dataset.pipeline``) and
   ``test_step`` in eval mode without gradients; boxes come back in the original image's pixels.
 * **Threads.** On CPU, inference runs with one torch thread per process
   (:func:`one_thread_on_cpu`): the float sums of convolutions depend on how many threads share them
   (measured: boxes moved by up to 5e-5 px between 1 and 2 threads), so a fixed count is what makes
-  the output independent of the number of ranks. Parallelism on CPU comes from ranks
-  (``torchrun --nproc_per_node N``), which scale better than threads for one image at a time.
+  the output independent of the number of ranks. Parallelism on CPU comes from ranks instead
+  (``torchrun --nproc_per_node N``).
 * **Flip** (test-time augmentation): the pipeline's loader reads the file once; the rest of the pipeline
   runs on the image and on its left-right mirror, and :func:`ssod.models.flip_merge.merge_flip_detections`
   merges the two sets with the detector's own NMS IoU threshold (default 0.5) and ``max_per_img``.
