@@ -11,6 +11,12 @@ Protocol per (data set, seed), every run in ``<out>/<data>/seed<k>/<run>`` (:fun
      losses on them (Tarvainen & Valpola's teacher, as the Soft Teacher paper's baseline);
    * ``soft_teacher``: ``SoftTeacher``.
    Each row reports the EMA teacher's val mAP (the model one deploys) and the raw student's.
+3. ``noisy_student``: self-training (:mod:`.self_training`) with the burn-in as the round-0 teacher: the
+   round's model labels the unlabeled images, and a noised student starting from it trains as long as an
+   arm, on the same labeled images per iteration (the other half of each batch pseudo-labeled); two rounds,
+   reported as ``noisy_student_r1`` (equal compute to the other arms, plus one labelling pass) and
+   ``noisy_student_r2`` (twice the arms' iterations). A plain detector: its mAP fills both the teacher and
+   the student columns.
 
 Finished runs are kept (``result.json``), so an interrupted benchmark continues. Hyper-parameters are the
 configs'; none is chosen on the val split reported here.
@@ -26,9 +32,11 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from .self_training import RoundRecord, run_self_training
 from .training_run import RunResult, train_run
 
-METHODS = ('supervised', 'mean_teacher', 'soft_teacher')
+METHODS = ('supervised', 'mean_teacher', 'soft_teacher', 'noisy_student')
+SELF_TRAINING_ROUNDS = 2
 
 
 @dataclass
@@ -109,6 +117,12 @@ def data_root_options(cfg: Config, data_root: str) -> Config:
             for old in old_roots:
                 if evaluator['ann_file'].startswith(old):
                     evaluator['ann_file'] = data_root + evaluator['ann_file'][len(old):]
+    section = cfg.get('self_training')  # the unlabeled images and their hidden ground truth
+    if isinstance(section, dict):
+        for key, value in section.items():
+            for old in old_roots:
+                if isinstance(value, str) and value.startswith(old):
+                    section[key] = data_root + value[len(old):]
     return cfg
 
 
@@ -132,12 +146,40 @@ def run_benchmark(specs: Sequence[DataSpec], profile: Profile, out_dir: str,
                                 seed, f'{spec.name}_burn_in')
             log(f'{spec.name} seed {seed} burn-in: mAP {_burn_in_map(burn_in):.3f}')
             for method in methods:
+                if method == 'noisy_student':
+                    rows.extend(_self_training_rows(spec, profile, seed, base, burn_in, log))
+                    continue
                 run = train_run(_config(spec, method, profile.arm_iters), osp.join(base, method), seed,
                                 f'{spec.name}_{method}', load_from=burn_in.checkpoint)
                 rows.append(_row(spec.name, method, seed, burn_in, run, osp.join(base, method)))
                 log(f'{spec.name} seed {seed} {method}: teacher mAP {rows[-1]["teacher_mAP"]:.3f} '
                     f'student {rows[-1]["student_mAP"]:.3f} ({run.sec_per_iter:.2f} s/iter)')
     return rows
+
+
+def _self_training_rows(spec: 'DataSpec', profile: 'Profile', seed: int, base: str, burn_in: RunResult,
+                        log) -> List[dict]:
+    cfg = _config(spec, 'noisy_student')
+    cfg.self_training.teacher_checkpoint = burn_in.checkpoint
+
+    def arm_length(run_cfg: Config) -> Config:
+        run_cfg.merge_from_dict(length_options(run_cfg, profile.arm_iters))
+        return run_cfg
+    records = run_self_training(cfg, SELF_TRAINING_ROUNDS, osp.join(base, 'noisy_student'), seed=seed,
+                                adjust=arm_length, log=lambda line: log(f'{spec.name} seed {seed} {line}'))
+    return [_round_row(spec.name, seed, burn_in, record) for record in records]
+
+
+def _round_row(data: str, seed: int, burn_in: RunResult, record: RoundRecord) -> dict:
+    row = dict(data=data, method=f'noisy_student_r{record.round}', seed=seed,
+               burn_in_mAP=_burn_in_map(burn_in),
+               teacher_mAP=record.mAP, teacher_mAP_50=record.mAP_50,
+               student_mAP=record.mAP, student_mAP_50=record.mAP_50,
+               iters=record.iters, sec_per_iter=record.sec_per_iter)
+    nan = float('nan')
+    row['pseudo_precision_cls'] = nan if record.pseudo_precision is None else record.pseudo_precision
+    row['pseudo_recall_cls'] = nan if record.pseudo_recall is None else record.pseudo_recall
+    return row
 
 
 def _burn_in_map(run: RunResult) -> float:
@@ -239,9 +281,10 @@ def plot(summary: Sequence[dict], out_dir: str, path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     datas = sorted({e['data'] for e in summary})
+    methods = list(dict.fromkeys(e['method'] for e in summary))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    width = 0.8 / max(len(METHODS), 1)
-    for index, method in enumerate(METHODS):
+    width = 0.8 / max(len(methods), 1)
+    for index, method in enumerate(methods):
         entries = [next((e for e in summary if e['data'] == d and e['method'] == method), None) for d in datas]
         xs = [i + index * width for i in range(len(datas))]
         axes[0].bar(xs, [e['teacher_mAP'] if e else 0 for e in entries], width,

@@ -27,6 +27,7 @@ Round ``r`` (1, 2, ...) in ``<work_dir>/round<r>/``:
 
 The student of round ``r`` is the teacher of round ``r + 1`` (the paper's iteration).
 """
+import copy
 import json
 import os
 import os.path as osp
@@ -94,6 +95,7 @@ class RoundRecord:
     pseudo_recall: Optional[float]
     metrics: Dict[str, float] = field(default_factory=dict)
     checkpoint: str = ''
+    iters: int = 0
     sec_per_iter: float = float('nan')
 
     @property
@@ -135,8 +137,9 @@ def pseudo_datasets(cfg: Config) -> List[dict]:
 
 def student_config(cfg: Config, pseudo_label_file: str) -> Config:
     """``cfg`` whose pseudo-labeled dataset(s) read ``pseudo_label_file`` (an absolute path, so the
-    dataset's ``data_root`` is not prepended), without its ``self_training`` section."""
-    cfg = cfg.copy()
+    dataset's ``data_root`` is not prepended), without its ``self_training`` section; ``cfg`` itself is
+    not changed."""
+    cfg = copy.deepcopy(cfg)
     nodes = pseudo_datasets(cfg)
     if not nodes:
         raise ConfigError(f'the student config has no {PSEUDO_DATASET} in train_dataloader: add one (its '
@@ -243,6 +246,10 @@ def _run_round(cfg, spec, index, round_dir, seed, teacher_config, teacher_checkp
         precision, recall = pseudo_label_quality(labels, spec.hidden_gt_file, classes, score_thr)
     log(f'round {index}: {boxes} pseudo boxes >= {score_thr} on {images} images'
         + ('' if precision is None else f', precision {precision:.3f} recall {recall:.3f} vs hidden GT'))
+    if images == 0:
+        raise ConfigError(f'round {index}: no box of {labels} has a score >= {score_thr} (the pseudo '
+                          f"dataset's score_thr), so the student would have no pseudo-labeled image. Lower "
+                          f'score_thr, or train the teacher longer.')
     student = adjust(student_config(cfg, labels))
     load_from = None
     if spec.student_init == 'previous':
@@ -253,7 +260,7 @@ def _run_round(cfg, spec, index, round_dir, seed, teacher_config, teacher_checkp
     record = RoundRecord(round=index, teacher_checkpoint=teacher_checkpoint, pseudo_label_file=labels,
                          pseudo_images=images, pseudo_boxes=boxes, pseudo_precision=precision,
                          pseudo_recall=recall, metrics=result.metrics, checkpoint=result.checkpoint,
-                         sec_per_iter=result.sec_per_iter)
+                         iters=result.iters, sec_per_iter=result.sec_per_iter)
     log(f'round {index}: student mAP {record.mAP:.3f} (mAP@0.5 {record.mAP_50:.3f})')
     return record
 
@@ -274,7 +281,7 @@ def plain_weights(checkpoint: str, model: str, out: str) -> str:
 def _as_file(cfg: Config, path: str) -> str:
     """The labeller's config as a file (the pseudo-label writer reads configs from files), with what this
     protocol changed in memory (split placeholders, the round's pseudo-label file) written out."""
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)
     cfg.pop('self_training', None)
     cfg.dump(path)
     return path
