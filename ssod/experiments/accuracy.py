@@ -162,7 +162,9 @@ def _self_training_rows(spec: 'DataSpec', profile: 'Profile', seed: int, base: s
     cfg = _config(spec, 'noisy_student')
     cfg.self_training.teacher_checkpoint = burn_in.checkpoint
 
-    def arm_length(run_cfg: Config) -> Config:
+    def arm_length(run_cfg: Config) -> Config:  # the split's data and an arm's length, teacher config too
+        if spec.data_root:
+            data_root_options(run_cfg, spec.data_root)
         run_cfg.merge_from_dict(length_options(run_cfg, profile.arm_iters))
         return run_cfg
     records = run_self_training(cfg, SELF_TRAINING_ROUNDS, osp.join(base, 'noisy_student'), seed=seed,

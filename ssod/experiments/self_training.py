@@ -173,8 +173,8 @@ def run_self_training(cfg: Config, rounds: int, work_dir: str, seed: int = 0,
                       log: Callable[[str], None] = print) -> List[RoundRecord]:
     """Run (or continue) rounds ``1..rounds`` of self-training for the config ``cfg`` in ``work_dir``.
 
-    ``adjust`` (optional) is applied to every training config built here (teacher and students), e.g.
-    to change their length in a benchmark. Returns one :class:`RoundRecord` per round."""
+    ``adjust`` (optional) is applied to every config built here (the round-0 teacher's, which also labels
+    round 1, and the students'), e.g. to move their data or change their length in a benchmark. Returns one :class:`RoundRecord` per round."""
     if rounds < 1:
         raise ConfigError(f'--rounds {rounds}: at least one round is needed')
     cfg = resolve_split_placeholders(cfg)  # {fold} / {percent} of the COCO configs, self_training included
@@ -211,14 +211,13 @@ def teacher_config_of(cfg: Config, spec: SelfTrainingSpec) -> Config:
 
 def _round0_teacher(cfg: Config, spec: SelfTrainingSpec, work_dir: str, seed: int, adjust, log):
     """The first labeller: the given checkpoint, or the teacher config trained in ``round0/teacher``."""
-    teacher_cfg = teacher_config_of(cfg, spec)
+    teacher_cfg = adjust(teacher_config_of(cfg, spec))
     if spec.teacher_checkpoint:
         if not osp.isfile(spec.teacher_checkpoint):
             raise ConfigError(f'self_training.teacher_checkpoint {spec.teacher_checkpoint} does not exist')
         return spec.teacher_checkpoint, teacher_cfg, spec.teacher_model
     log('round 0: training the teacher on the labeled images')
-    result = train_run(adjust(teacher_cfg), osp.join(work_dir, 'round0', 'teacher'), seed, 'teacher',
-                       resume=True)
+    result = train_run(teacher_cfg, osp.join(work_dir, 'round0', 'teacher'), seed, 'teacher', resume=True)
     log(f'round 0: teacher mAP {result.metrics.get("coco/bbox_mAP", float("nan")):.3f}')
     return result.checkpoint, teacher_cfg, spec.teacher_model
 
