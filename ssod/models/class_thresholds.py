@@ -14,7 +14,9 @@ per class (:meth:`AdaptiveClassThresholds.stage_thresholds`, read by
 Queue, fitted thresholds and fit flags are buffers: they are saved in checkpoints and come back on
 resume, so a resumed run continues with the same thresholds. With several processes, each rank's
 scores are gathered from all ranks before they are queued (:func:`gather_from_ranks`), so every rank
-holds the same queues and uses the same thresholds.
+holds the same queues and uses the same thresholds. That gathering is a collective operation: every
+rank calls :meth:`AdaptiveClassThresholds.observe` once per iteration, a rank without unlabeled images
+with no scores (the detector does so whenever ``unsup_weight`` is not 0).
 
 A fit costs a few milliseconds per class (EM on at most ``queue_size`` scores, on the CPU); only the
 classes seen in the batch are refitted, since the others' queues did not change.

@@ -29,4 +29,5 @@ def test_model_builds_with_per_class_thresholds_on_the_fixed_fallback():
     assert module.stages == ('cls', 'rpn') and module.queue.size == 2000 and module.num_classes == 1
     assert (module.min_count, module.min_thr, module.max_thr) == (200, 0.5, 0.9)
     thresholds = model.pseudo_thresholds()  # empty queue: cls_pseudo_thr / rpn_pseudo_thr (0.7)
-    assert thresholds['cls'].tolist() == pytest.approx([0.7]) and thresholds['rpn'].tolist() == pytest.approx([0.7])
+    for stage in ('cls', 'rpn'):
+        assert thresholds[stage].tolist() == pytest.approx([0.7])

@@ -209,6 +209,10 @@ class SemiBaseDetector(BaseDetector):
             unsup = self.unsup_losses(inputs[UNSUP_TEACHER], samples[UNSUP_TEACHER],
                                       inputs[UNSUP_STUDENT], samples[UNSUP_STUDENT])
             self._remember_loss_template(unsup)
+        elif self.unsup_weight != 0:
+            # No unlabeled image on this rank: it still takes part in the ranks' score gathering of the
+            # adaptive thresholds (a collective), or the ranks that have unlabeled images would wait.
+            self.observe_teacher_scores([])
         # Empty branches last, so that their keys come from this iteration's real losses when possible.
         sup = self._zero_losses() if sup is None else sup
         unsup = self._zero_losses() if unsup is None else unsup
@@ -302,15 +306,20 @@ class SemiBaseDetector(BaseDetector):
     @torch.no_grad()
     def observe_teacher_scores(self, detections: Sequence[InstanceData]) -> None:
         """With ``adaptive_thr``: queue the teacher's detection scores of this unlabeled batch (all
-        images; :meth:`AdaptiveClassThresholds.observe <ssod.models.class_thresholds.
-        AdaptiveClassThresholds.observe>` refits the classes seen) and log the thresholds now in effect,
-        ``train/pseudo/thr_<stage>/<label>``. Called once per batch, before any threshold is applied.
-        Without ``adaptive_thr``: nothing."""
+        images; ``AdaptiveClassThresholds.observe`` refits the classes seen) and log the thresholds now in
+        effect,
+        ``train/pseudo/thr_<stage>/<label>``. Called once per batch, before any threshold is applied, and
+        with no detections on a rank without unlabeled images (every rank joins the gathering of scores
+        over ranks in every iteration whose ``unsup_weight`` is not 0). Without ``adaptive_thr``: nothing."""
         if self.adaptive_thresholds is None:
             return
         if len(detections):
-            self.adaptive_thresholds.observe(torch.cat([d.scores for d in detections]),
-                                             torch.cat([d.labels for d in detections]))
+            scores = torch.cat([d.scores for d in detections])
+            labels = torch.cat([d.labels for d in detections])
+        else:
+            scores = self.adaptive_thresholds.fitted_thr.new_zeros((0,))
+            labels = scores.new_zeros((0,), dtype=torch.long)
+        self.adaptive_thresholds.observe(scores, labels)
         for stage, per_class in self.pseudo_thresholds().items():
             for label, value in enumerate(per_class.tolist()):
                 log_pseudo_scalar(f'thr_{stage}/{label}', value)

@@ -492,6 +492,22 @@ def test_adaptive_threshold_state_is_saved_and_restored_with_the_model():
     assert fresh.pseudo_thresholds()['cls'].tolist() == pytest.approx([0.9] * 3)
 
 
+def test_a_batch_without_unlabeled_images_still_joins_the_score_gathering(monkeypatch):
+    """Every rank calls observe once per iteration (it gathers over ranks): with no scores when this
+    rank got no unlabeled image; not at all when unsup_weight is 0 on every rank."""
+    for unsup_weight, expected_calls in ((4.0, 1), (0.0, 0)):
+        model = build_semi('SoftTeacher', adaptive_thr=ADAPTIVE_THR, unsup_weight=unsup_weight)
+        calls = []
+        real_observe = model.adaptive_thresholds.observe
+
+        def observe(scores, labels, real_observe=real_observe):
+            calls.append(scores.numel())
+            return real_observe(scores, labels)
+        monkeypatch.setattr(model.adaptive_thresholds, 'observe', observe)
+        model.loss(*multi_batch(num_sup=1, num_unsup=0))
+        assert calls == [0] * expected_calls
+
+
 def test_unknown_adaptive_threshold_key_is_an_error():
     with pytest.raises(ValueError, match=r"adaptive_thr: unknown key\(s\) \['queue_len'\]"):
         build_semi('SoftTeacher', adaptive_thr=dict(queue_len=100))
