@@ -14,7 +14,8 @@ Filter stages (each one a subset of the previous), decided by the detectors' own
 
 * ``initial``: every candidate the detector keeps before thresholding with ``cls_pseudo_thr``
   (SoftTeacher: ``score > pseudo_label_initial_score_thr``; SemiBaseDetector: all teacher detections);
-* ``cls``: ``score > cls_pseudo_thr`` (the hard labels that supervise classification);
+* ``cls``: ``score > cls_pseudo_thr`` (the hard labels that supervise classification), or, when the
+  detector passes per-class ``thresholds`` (``semi_train_cfg.adaptive_thr``), above its class's one;
 * ``reg``: ``cls`` and ``reg_uncertainty < reg_pseudo_thr`` (SoftTeacher only: the boxes that
   supervise regression).
 
@@ -35,7 +36,7 @@ scalars go to the message hub (text log and every visualisation backend, e.g. Te
 
 Without hidden GT in the batch the precision/recall keys are simply absent; one info line says so.
 """
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -87,14 +88,19 @@ class PseudoLabelQualityLogger:
         self.iou_thr = iou_thr
         self._said_absent = False
 
-    def log(self, candidates: Sequence[InstanceData], samples: Sequence, semi_train_cfg) -> None:
+    def log(self, candidates: Sequence[InstanceData], samples: Sequence, semi_train_cfg,
+            thresholds: Optional[Dict[str, Tensor]] = None) -> None:
         """Log the metrics of ``candidates`` (teacher-view boxes with ``bboxes, scores, labels`` and
-        optionally ``reg_uncertainty``), one per teacher sample in ``samples``."""
+        optionally ``reg_uncertainty``), one per teacher sample in ``samples``. ``thresholds``: the
+        detector's per-class stage thresholds, when it has adaptive ones (see ``stage_masks``)."""
         if not len(candidates):
             return
         # One host transfer per image; the matching itself is a few Python-level steps per box.
         candidates = [c.cpu() for c in candidates]
-        masks = [logged_stages(c, semi_train_cfg) for c in candidates]
+        if thresholds is not None:
+            thresholds = {stage: thr.cpu() if isinstance(thr, Tensor) else thr
+                          for stage, thr in thresholds.items()}
+        masks = [logged_stages(c, semi_train_cfg, thresholds) for c in candidates]
         hub = MessageHub.get_current_instance()
         self._log_class_counts(hub, [c.labels[m['cls']] for c, m in zip(candidates, masks)])
         truths = [hidden_gt_in_view(s) for s in samples]
@@ -129,8 +135,11 @@ class PseudoLabelQualityLogger:
             hub.update_scalar(f'{PREFIX}cls_per_img/{label}', count / len(labels))
 
 
-def logged_stages(candidates: InstanceData, semi_train_cfg) -> dict:
+def logged_stages(candidates: InstanceData, semi_train_cfg,
+                  thresholds: Optional[Dict[str, Tensor]] = None) -> dict:
     """The masks of :data:`STAGES` (``reg`` only for candidates with ``reg_uncertainty``) of one
-    image's candidates, from :func:`~ssod.models.pseudo_labels.stage_masks`."""
-    masks = stage_masks(candidates.scores, semi_train_cfg, candidates.get('reg_uncertainty', None))
+    image's candidates, from :func:`~ssod.models.pseudo_labels.stage_masks` (with per-class
+    ``thresholds`` where given)."""
+    masks = stage_masks(candidates.scores, semi_train_cfg, candidates.get('reg_uncertainty', None),
+                        labels=candidates.labels, thresholds=thresholds)
     return {stage: masks[stage] for stage in STAGES if stage in masks}

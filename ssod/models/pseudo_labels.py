@@ -54,8 +54,24 @@ def initial_candidate_mask(boxes: Tensor, scores: Tensor, semi_train_cfg) -> Ten
                                     semi_train_cfg.min_pseudo_bbox_wh)
 
 
+def above_threshold(scores: Tensor, threshold: Union[float, Tensor],
+                    labels: Optional[Tensor] = None) -> Tensor:
+    """``(n,)`` bool: ``score > threshold`` (strict). ``threshold`` is a number (or a 0-d tensor) for
+    every box, or a ``(num_classes,)`` tensor of per-class thresholds, read at each box's ``labels``."""
+    if isinstance(threshold, Tensor) and threshold.dim() > 0:
+        if labels is None:
+            raise ValueError('per-class thresholds need the labels of the boxes')
+        return scores > threshold[labels]
+    return scores > threshold
+
+
+#: Stages whose score threshold a caller can replace (``thresholds`` of :func:`stage_masks`).
+THRESHOLD_KEYS = dict(rpn='rpn_pseudo_thr', cls='cls_pseudo_thr')
+
+
 def stage_masks(scores: Tensor, semi_train_cfg, reg_uncertainty: Optional[Tensor] = None,
-                initial: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                initial: Optional[Tensor] = None, labels: Optional[Tensor] = None,
+                thresholds: Optional[Dict[str, Union[float, Tensor]]] = None) -> Dict[str, Tensor]:
     """The one definition of the pseudo-label stages (:data:`PSEUDO_LABEL_STAGES`) of one image's boxes.
 
     Returns ``(n,)`` bool masks: ``initial`` (``initial`` if given, else every box: the caller's boxes
@@ -63,10 +79,23 @@ def stage_masks(scores: Tensor, semi_train_cfg, reg_uncertainty: Optional[Tensor
     ``score > cls_pseudo_thr`` and, only when ``reg_uncertainty`` is given, ``reg`` = cls and
     ``reg_uncertainty < reg_pseudo_thr``. Thresholds are strict, as in both reference implementations.
     Used by the detectors during training, by the online quality logger and by the analysis tools.
+
+    ``thresholds`` replaces the config's threshold of stage ``'rpn'`` and/or ``'cls'`` (keys of
+    :data:`THRESHOLD_KEYS`): a number, or a ``(num_classes,)`` tensor of per-class thresholds read at
+    each box's label (``labels``, ``(n,)``, is then required; :func:`above_threshold`), e.g. the adaptive
+    thresholds of :class:`~ssod.models.class_thresholds.AdaptiveClassThresholds`. Without it the masks
+    are those of the config's numbers.
     """
+    thresholds = thresholds or {}
+    unknown = sorted(set(thresholds) - set(THRESHOLD_KEYS))
+    if unknown:
+        raise ValueError(f'stage_masks: thresholds for unknown stage(s) {unknown}; '
+                         f'known: {sorted(THRESHOLD_KEYS)}')
     initial = torch.ones_like(scores, dtype=torch.bool) if initial is None else initial
-    cls = initial & (scores > semi_train_cfg.cls_pseudo_thr)
-    masks = dict(initial=initial, rpn=initial & (scores > semi_train_cfg.rpn_pseudo_thr), cls=cls)
+    stage_thr = {stage: thresholds[stage] if stage in thresholds else getattr(semi_train_cfg, key)
+                 for stage, key in THRESHOLD_KEYS.items()}
+    cls = initial & above_threshold(scores, stage_thr['cls'], labels)
+    masks = dict(initial=initial, rpn=initial & above_threshold(scores, stage_thr['rpn'], labels), cls=cls)
     if reg_uncertainty is not None:
         masks['reg'] = cls & (reg_uncertainty < semi_train_cfg.reg_pseudo_thr)
     return masks

@@ -103,6 +103,21 @@ def test_precision_and_recall_after_each_filter_stage(hub):
     assert got['train/pseudo/cls_per_img/2'] == 0.0
 
 
+def test_per_class_thresholds_decide_the_cls_stage(hub):
+    """A detector with adaptive thresholds passes them per class: class 0 needs > 0.93, class 1 > 0.5."""
+    cands, samples = two_images()
+    PseudoLabelQualityLogger(num_classes=3).log(cands, samples, CFG,
+                                                thresholds=dict(cls=torch.tensor([0.93, 0.5, 0.9])))
+    got = scalars(hub)
+    # cls: first (0.95, class 0: TP), third (0.6, class 1: TP), fourth (0.97, class 1: FP)
+    assert got['train/pseudo/precision_cls'] == pytest.approx(2 / 3)
+    assert got['train/pseudo/recall_cls'] == pytest.approx(2 / 3)
+    # reg: of those, uncertainty < 0.02: first and fourth
+    assert got['train/pseudo/precision_reg'] == pytest.approx(1 / 2)
+    assert got['train/pseudo/cls_per_img/0'] == pytest.approx(0.5)
+    assert got['train/pseudo/cls_per_img/1'] == pytest.approx(1.0)
+
+
 def test_without_uncertainty_there_is_no_reg_stage(hub):
     cands, samples = two_images()
     for c in cands:

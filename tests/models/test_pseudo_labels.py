@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from mmcv.transforms import Compose
+from mmengine.config import ConfigDict
 from mmengine.registry import init_default_scope
 
 import ssod.models  # noqa: F401
 from ssod.models.pseudo_labels import (box_uncertainty, jitter_boxes, project_boxes,
-                                       score_and_size_keep_mask, size_keep_mask,
+                                       score_and_size_keep_mask, size_keep_mask, stage_masks,
                                        view_to_view_matrix)
 
 
@@ -22,6 +23,36 @@ def test_score_and_size_filter_is_strict_on_score_and_inclusive_on_size():
     keep = score_and_size_keep_mask(boxes, scores, 0.5, min_wh=(1.0, 10.0))
     assert keep.tolist() == [True, False, False, True]
     assert size_keep_mask(boxes, (10.0, 10.0)).tolist() == [True, True, False, True]
+
+
+STAGE_CFG = ConfigDict(rpn_pseudo_thr=0.9, cls_pseudo_thr=0.7, reg_pseudo_thr=0.02)
+
+
+def test_stage_masks_with_the_config_thresholds():
+    scores = torch.tensor([0.95, 0.9, 0.8, 0.7, 0.6])
+    masks = stage_masks(scores, STAGE_CFG, reg_uncertainty=torch.tensor([0.01, 0.0, 0.05, 0.0, 0.0]),
+                        initial=torch.tensor([True, True, True, True, False]))
+    assert masks['rpn'].tolist() == [True, False, False, False, False]  # strict: 0.9 is not > 0.9
+    assert masks['cls'].tolist() == [True, True, True, False, False]
+    assert masks['reg'].tolist() == [True, True, False, False, False]
+    # the same numbers given as thresholds, or as per-class tensors of one value, change nothing
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    for thresholds in (dict(rpn=0.9, cls=0.7), dict(rpn=torch.full((3,), 0.9), cls=torch.full((3,), 0.7))):
+        again = stage_masks(scores, STAGE_CFG, torch.tensor([0.01, 0.0, 0.05, 0.0, 0.0]),
+                            initial=masks['initial'], labels=labels, thresholds=thresholds)
+        assert all(torch.equal(again[k], masks[k]) for k in masks)
+
+
+def test_stage_masks_with_per_class_thresholds():
+    scores = torch.tensor([0.95, 0.6, 0.6, 0.75, 0.5])
+    labels = torch.tensor([0, 0, 1, 2, 2])
+    masks = stage_masks(scores, STAGE_CFG, labels=labels, thresholds=dict(cls=torch.tensor([0.8, 0.5, 0.7])))
+    assert masks['cls'].tolist() == [True, False, True, True, False]  # class 0 > 0.8, 1 > 0.5, 2 > 0.7
+    assert masks['rpn'].tolist() == [True, False, False, False, False]  # rpn keeps the config's 0.9
+    with pytest.raises(ValueError, match='labels'):
+        stage_masks(scores, STAGE_CFG, thresholds=dict(cls=torch.tensor([0.8, 0.5, 0.7])))
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['reg'\]"):
+        stage_masks(scores, STAGE_CFG, labels=labels, thresholds=dict(reg=0.5))
 
 
 def test_jitter_std_is_scale_times_box_size_with_1px_floor():

@@ -8,7 +8,9 @@ One training iteration (``loss``), on a batch from mmdet's ``MultiBranch`` trans
   pseudo-labels; they are mapped into the student view with ``H_student @ inv(H_teacher)``, clipped, and
   degenerate ones dropped (:mod:`ssod.models.pseudo_labels`); the student learns from them -> keys
   ``unsup_*``, loss terms scaled by ``unsup_weight``. This base class uses hard labels: detections with
-  ``score > cls_pseudo_thr``, any detector (one-stage RetinaNet/FCOS as well as two-stage).
+  ``score > cls_pseudo_thr`` (or, with ``adaptive_thr``, above their class's adaptive threshold: see
+  :meth:`SemiBaseDetector.observe_teacher_scores`), any detector (one-stage RetinaNet/FCOS as well as
+  two-stage).
 
 A branch that is absent or empty gives the **same keys** as a normal iteration, with zero values that are
 connected to every trainable parameter (so DDP ranks agree on keys and on the set of used parameters,
@@ -49,6 +51,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ssod.registry import MODELS, TASK_UTILS
+from ..class_thresholds import build_adaptive_thresholds
 from ..pseudo_labels import project_boxes, score_and_size_keep_mask, stage_masks, view_to_view_matrix
 
 SUP, UNSUP_TEACHER, UNSUP_STUDENT = 'sup', 'unsup_teacher', 'unsup_student'
@@ -78,6 +81,11 @@ DEFAULT_SEMI_TRAIN_CFG = dict(
     # object the teacher is unsure of is not taught as background.
     ignore_score_thr=None,
     ignore_iof_thr=0.5,
+    # Per-class adaptive thresholds (None = off: the fixed thresholds above, the paper's behaviour): a
+    # dict of ssod.models.class_thresholds.DEFAULT_ADAPTIVE_THR keys; the stages it names ('cls', 'rpn')
+    # take each class's threshold from a two-component Gaussian mixture of the teacher's recent scores
+    # of that class, falling back to cls_pseudo_thr / rpn_pseudo_thr while a class has no fit.
+    adaptive_thr=None,
 )
 DEFAULT_SEMI_TEST_CFG = dict(predict_on='teacher')
 #: The logger of pseudo-label precision/recall against hidden ground truth (``TASK_UTILS``; it lives in
@@ -141,6 +149,9 @@ class SemiBaseDetector(BaseDetector):
         self._loss_template: Optional[Dict[str, Optional[int]]] = None
         # Precision/recall of pseudo boxes against hidden GT (when the batch carries it); logs only.
         self.pseudo_quality = _build_quality_logger(pseudo_quality, detector_num_classes(self.student))
+        # Per-class adaptive thresholds (a submodule whose buffers are checkpointed), or None.
+        self.adaptive_thresholds = build_adaptive_thresholds(self.semi_train_cfg.adaptive_thr,
+                                                             detector_num_classes(self.student))
 
     # ------------------------------------------------------------------ modes and model selection
     def train(self, mode: bool = True) -> 'SemiBaseDetector':
@@ -198,6 +209,10 @@ class SemiBaseDetector(BaseDetector):
             unsup = self.unsup_losses(inputs[UNSUP_TEACHER], samples[UNSUP_TEACHER],
                                       inputs[UNSUP_STUDENT], samples[UNSUP_STUDENT])
             self._remember_loss_template(unsup)
+        elif self.unsup_weight != 0:
+            # No unlabeled image on this rank: it still takes part in the ranks' score gathering of the
+            # adaptive thresholds (a collective), or the ranks that have unlabeled images would wait.
+            self.observe_teacher_scores([])
         # Empty branches last, so that their keys come from this iteration's real losses when possible.
         sup = self._zero_losses() if sup is None else sup
         unsup = self._zero_losses() if unsup is None else unsup
@@ -210,9 +225,10 @@ class SemiBaseDetector(BaseDetector):
         """Unweighted, unprefixed student losses on the teacher's pseudo-labels (hard labels here)."""
         with torch.no_grad():
             pseudo = self.teacher_pseudo_labels(teacher_inputs, teacher_samples)
+            self.observe_teacher_scores(pseudo)
             self.log_pseudo_quality(pseudo, teacher_samples)
             pseudo = self.pseudo_labels_to_student(pseudo, teacher_samples, student_samples)
-        hard = [p[stage_masks(p.scores, self.semi_train_cfg)['cls']] for p in pseudo]
+        hard = [p[self.pseudo_label_stages(p)['cls']] for p in pseudo]
         self._log_counts('cls', hard)
         scores = torch.cat([p.scores for p in hard])
         if scores.numel():
@@ -259,9 +275,54 @@ class SemiBaseDetector(BaseDetector):
         return moved
 
     def log_pseudo_quality(self, candidates: Sequence[InstanceData], teacher_samples: SampleList) -> None:
-        """Hand the teacher-view candidates of one unlabeled batch to the quality logger (if any)."""
-        if self.pseudo_quality is not None:
+        """Hand the teacher-view candidates of one unlabeled batch to the quality logger (if any); with
+        adaptive thresholds, the per-class thresholds go with them (``thresholds=``), so the logger's
+        stages are the detector's."""
+        if self.pseudo_quality is None:
+            return
+        thresholds = self.pseudo_thresholds()
+        if thresholds is None:
             self.pseudo_quality.log(candidates, teacher_samples, self.semi_train_cfg)
+        else:
+            self.pseudo_quality.log(candidates, teacher_samples, self.semi_train_cfg, thresholds=thresholds)
+
+    # ------------------------------------------------------------------ thresholds
+    def pseudo_thresholds(self) -> Optional[Dict[str, Tensor]]:
+        """The per-class ``(num_classes,)`` thresholds of the adaptive stages (``'cls'``, ``'rpn'``), as
+        :func:`~ssod.models.pseudo_labels.stage_masks` takes them; ``None`` without ``adaptive_thr``."""
+        if self.adaptive_thresholds is None:
+            return None
+        cfg = self.semi_train_cfg
+        return self.adaptive_thresholds.stage_thresholds(dict(rpn=cfg.rpn_pseudo_thr, cls=cfg.cls_pseudo_thr))
+
+    def pseudo_label_stages(self, instances: InstanceData,
+                            reg_uncertainty: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """The stage masks (:func:`~ssod.models.pseudo_labels.stage_masks`) of one image's boxes
+        (``scores``, ``labels``) with this detector's thresholds: the config's, or per class where
+        ``adaptive_thr`` is set."""
+        return stage_masks(instances.scores, self.semi_train_cfg, reg_uncertainty, labels=instances.labels,
+                           thresholds=self.pseudo_thresholds())
+
+    @torch.no_grad()
+    def observe_teacher_scores(self, detections: Sequence[InstanceData]) -> None:
+        """With ``adaptive_thr``: queue the teacher's detection scores of this unlabeled batch (all
+        images; ``AdaptiveClassThresholds.observe`` refits the classes seen) and log the thresholds now in
+        effect,
+        ``train/pseudo/thr_<stage>/<label>``. Called once per batch, before any threshold is applied, and
+        with no detections on a rank without unlabeled images (every rank joins the gathering of scores
+        over ranks in every iteration whose ``unsup_weight`` is not 0). Without ``adaptive_thr``: nothing."""
+        if self.adaptive_thresholds is None:
+            return
+        if len(detections):
+            scores = torch.cat([d.scores for d in detections])
+            labels = torch.cat([d.labels for d in detections])
+        else:
+            scores = self.adaptive_thresholds.fitted_thr.new_zeros((0,))
+            labels = scores.new_zeros((0,), dtype=torch.long)
+        self.adaptive_thresholds.observe(scores, labels)
+        for stage, per_class in self.pseudo_thresholds().items():
+            for label, value in enumerate(per_class.tolist()):
+                log_pseudo_scalar(f'thr_{stage}/{label}', value)
 
     # ------------------------------------------------------------------ zero losses for empty branches
     def _remember_loss_template(self, losses: dict) -> None:

@@ -58,8 +58,22 @@ Per unlabeled batch (``unsup_losses``), with ``semi_train_cfg`` keys (defaults i
    candidates), ``reg_uncertainty_mean`` (of the jittered candidates), ``bg_weight_mean`` (mean weight
    of the background RoIs). A mean over no element is not logged.
 
+**Adaptive thresholds** (``adaptive_thr``, off by default; then nothing above changes). Between steps 1
+and 2, the teacher's detections with ``score > adaptive_thr.score_floor`` (0.05; the NMS of step 1 then
+starts at that floor instead of 0.5, which leaves the candidates unchanged, see
+:meth:`SoftTeacher.teacher_detections`) go into per-class score queues, and each class seen gets its
+threshold refitted: the boundary of a two-component Gaussian mixture of its queued scores (Consistent
+Teacher's idea; :mod:`ssod.models.adaptive_thresholds`, :mod:`ssod.models.class_thresholds`). The stages
+named in ``adaptive_thr.stages`` ('cls', 'rpn') then compare each box with its class's threshold instead
+of ``cls_pseudo_thr`` / ``rpn_pseudo_thr`` (which remain the fallback of a class without a fit),
+everywhere a stage is decided: jitter, RPN and R-CNN pseudo boxes, ignore regions, quality logger. The
+thresholds in effect are logged as ``train/pseudo/thr_<stage>/<label>``. A threshold below
+``pseudo_label_initial_score_thr`` acts as that one, since only candidates above it become pseudo boxes.
+
 Which box passes which filter (initial, rpn, cls, reg) is decided by one function,
-:func:`~ssod.models.pseudo_labels.stage_masks`, which the quality logger and the analysis tools use too.
+:func:`~ssod.models.pseudo_labels.stage_masks` (called through
+:meth:`~ssod.models.detectors.semi_base.SemiBaseDetector.pseudo_label_stages`, which supplies the
+per-class thresholds), which the quality logger and the analysis tools use too.
 The candidates are never modified: the student-view pseudo boxes are new structures that carry the
 ``candidate_index`` of the candidate they come from, and the measured uncertainty comes back as new
 candidate structures with a ``reg_uncertainty`` field (:meth:`SoftTeacher.candidates_with_uncertainty`).
@@ -82,7 +96,7 @@ from torch import Tensor
 
 from ssod.registry import MODELS
 from ..pseudo_labels import (box_uncertainty, fill_uncertainty, initial_candidate_mask, jitter_boxes,
-                             project_boxes, score_and_size_keep_mask, stage_masks, view_to_view_matrix)
+                             project_boxes, score_and_size_keep_mask, view_to_view_matrix)
 from ..soft_cls_loss import background_weights, soft_weighted_cls_loss, softmax_background_prob
 from .semi_base import SemiBaseDetector, log_pseudo_scalar, with_pseudo_gt
 
@@ -104,7 +118,8 @@ class SoftTeacher(SemiBaseDetector):
         """Unweighted, unprefixed losses ``loss_rpn_cls, loss_rpn_bbox, loss_cls, acc, loss_bbox``."""
         with torch.no_grad():
             teacher_feats, candidates, uncertain = self.teacher_candidates(
-                teacher_inputs, teacher_samples, with_uncertainty=False, with_ignore_regions=True)
+                teacher_inputs, teacher_samples, with_uncertainty=False, with_ignore_regions=True,
+                observe_scores=True)
             pseudo = self.pseudo_labels_to_student(_indexed(candidates), teacher_samples, student_samples)
             rpn_samples = cls_samples = student_samples
             if uncertain is not None:  # ignore regions are on
@@ -127,7 +142,7 @@ class SoftTeacher(SemiBaseDetector):
         out, regions = [], []
         for sample, dets in zip(samples, uncertain):
             sample = sample.clone()
-            region = dets[~stage_masks(dets.scores, self.semi_train_cfg)[stage]]  # not that stage's box
+            region = dets[~self.pseudo_label_stages(dets)[stage]]  # not that stage's box
             sample.ignored_instances = InstanceData(bboxes=region.bboxes, labels=region.labels)
             out.append(sample)
             regions.append(region)
@@ -159,7 +174,7 @@ class SoftTeacher(SemiBaseDetector):
 
     @torch.no_grad()
     def teacher_candidates(self, inputs: Tensor, samples: SampleList, with_uncertainty: bool = True,
-                           with_ignore_regions: bool = False) -> tuple:
+                           with_ignore_regions: bool = False, observe_scores: bool = False) -> tuple:
         """Teacher features and, per image, candidate pseudo boxes (teacher-view pixels) with
         ``bboxes, scores, labels`` and, if ``with_uncertainty``, ``reg_uncertainty`` (training computes
         it later, in the teacher's single R-CNN pass of :meth:`teacher_rcnn_outputs`). Candidates are
@@ -168,12 +183,21 @@ class SoftTeacher(SemiBaseDetector):
 
         ``with_ignore_regions``: a third item, per image the detections with ``score >
         ignore_score_thr``, from which each stage takes its ignore regions; ``None`` when ignore regions
-        are off (``ignore_score_thr=None``)."""
+        are off (``ignore_score_thr=None``).
+
+        ``observe_scores`` (training): with ``adaptive_thr``, the detections with ``score >
+        adaptive_thr.score_floor`` update the per-class thresholds before any of them is applied
+        (:meth:`observe_teacher_scores`); the teacher's NMS then starts at that floor."""
         cfg = self.semi_train_cfg
         detection_thr = cfg.pseudo_label_initial_score_thr
         if cfg.ignore_score_thr is not None:
             detection_thr = min(detection_thr, cfg.ignore_score_thr)
+        observe_scores = observe_scores and self.adaptive_thresholds is not None
+        if observe_scores:
+            detection_thr = min(detection_thr, self.adaptive_thresholds.score_floor)
         feats, detections = self.teacher_detections(inputs, samples, score_thr=detection_thr)
+        if observe_scores:
+            self.observe_teacher_scores(detections)
         candidates = []
         uncertain = None if cfg.ignore_score_thr is None else []
         for det in detections:
@@ -226,7 +250,7 @@ class SoftTeacher(SemiBaseDetector):
     def jittered_candidates(self, candidates: Sequence[InstanceData]) -> List[Tensor]:
         """Per image, the mask of the candidates whose regression uncertainty is needed: those that can
         become classification (hence regression) pseudo boxes: the ``cls`` stage."""
-        return [stage_masks(c.scores, self.semi_train_cfg)['cls'] for c in candidates]
+        return [self.pseudo_label_stages(c)['cls'] for c in candidates]
 
     def candidates_with_uncertainty(self, candidates: Sequence[InstanceData], jittered: Sequence[Tensor],
                                     uncertainties: Sequence[Tensor]) -> List[InstanceData]:
@@ -286,7 +310,7 @@ class SoftTeacher(SemiBaseDetector):
     def student_rpn_losses(self, feats: Tuple[Tensor], samples: SampleList,
                            pseudo: Sequence[InstanceData]) -> Tuple[dict, List[InstanceData]]:
         """Class-agnostic RPN loss on pseudo boxes with ``score > rpn_pseudo_thr``, and the proposals."""
-        rpn_gt = [p[stage_masks(p.scores, self.semi_train_cfg)['rpn']] for p in pseudo]
+        rpn_gt = [p[self.pseudo_label_stages(p)['rpn']] for p in pseudo]
         self._log_counts('rpn', rpn_gt)
         rpn_gt = [InstanceData(bboxes=g.bboxes, labels=torch.zeros_like(g.labels)) for g in rpn_gt]
         student = self.student
@@ -307,10 +331,9 @@ class SoftTeacher(SemiBaseDetector):
         (``pseudo[i].candidate_index``); their jitter uncertainty is computed here, in the same teacher
         box-head pass as the background probabilities.
         """
-        cfg = self.semi_train_cfg
         roi_head = self.student.roi_head
         bbox_head = roi_head.bbox_head
-        cls_gt = [p[stage_masks(p.scores, cfg)['cls']] for p in pseudo]
+        cls_gt = [p[self.pseudo_label_stages(p)['cls']] for p in pseudo]
         self._log_counts('cls', cls_gt)
 
         sampling_results = []
@@ -334,7 +357,7 @@ class SoftTeacher(SemiBaseDetector):
         candidates = self.candidates_with_uncertainty(candidates, jittered, uncertainties)
         self.log_pseudo_quality(candidates, teacher_samples)  # vs hidden GT, teacher view
         # cls_gt are cls-stage boxes, so a candidate's reg-stage mask says whether its box is certain.
-        certain = [stage_masks(c.scores, cfg, c.reg_uncertainty)['reg'][g.candidate_index]
+        certain = [self.pseudo_label_stages(c, c.reg_uncertainty)['reg'][g.candidate_index]
                    for c, g in zip(candidates, cls_gt)]
         self._log_counts('reg', [g[c] for g, c in zip(cls_gt, certain)])
         weights = background_weights(labels, label_weights, background_prob, bbox_head.num_classes)

@@ -159,3 +159,19 @@ def total(losses):
 def as_float(x):
     """A Python float of a (possibly grad-requiring) scalar tensor or number."""
     return float(torch.as_tensor(x).detach())
+
+
+#: ``semi_train_cfg.adaptive_thr`` of the adaptive-threshold tests (fixed fallbacks: the 0.9 above).
+ADAPTIVE_THR = dict(queue_size=1000, min_count=200, min_thr=0.3, max_thr=0.95, stages=('cls', 'rpn'))
+
+
+def prefill_score_queues(model, seed=0):
+    """Fill the adaptive-threshold queues of ``model`` with known teacher scores: class 0 bimodal around
+    0.25 / 0.8 (boundary about 0.59), class 2 around 0.3 / 0.9 (about 0.73), class 1 empty (so it uses
+    the fixed thresholds)."""
+    rng = np.random.default_rng(seed)
+    class0 = np.concatenate([rng.normal(0.25, 0.08, 700), rng.normal(0.8, 0.05, 300)])
+    class2 = np.concatenate([rng.normal(0.3, 0.08, 500), rng.normal(0.9, 0.03, 500)])
+    scores = torch.tensor(np.clip(np.concatenate([class0, class2]), 0.06, 1.0), dtype=torch.float32)
+    labels = torch.cat([torch.zeros(1000), torch.full((1000,), 2)]).long()
+    model.adaptive_thresholds.observe(scores, labels)

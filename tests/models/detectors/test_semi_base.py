@@ -10,9 +10,10 @@ from mmengine.registry import init_default_scope
 
 from ssod.models.detectors.semi_base import detector_num_classes
 from ssod.registry import MODELS
-from tests.models.detectors.semi_test_utils import (SIZE, as_float, assert_finite, build_semi,
-                                                    fake_detections, images, multi_batch, sample,
-                                                    tiny_faster_rcnn, tiny_retinanet, total)
+from tests.models.detectors.semi_test_utils import (ADAPTIVE_THR, SIZE, as_float, assert_finite, build_semi,
+                                                    fake_detections, images, multi_batch,
+                                                    prefill_score_queues, sample, tiny_faster_rcnn,
+                                                    tiny_retinanet, total)
 
 KEYS = {f'{p}_{k}' for p in ('sup', 'unsup')
         for k in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'acc', 'loss_bbox')}
@@ -111,6 +112,30 @@ def test_pseudo_labels_are_thresholded_and_projected_into_the_student_view():
     torch.testing.assert_close(got[1].gt_instances.bboxes, torch.tensor([[SIZE - 10., 0, SIZE, 10]]))
     assert all('hidden_gt_instances' not in s for s in got)  # never reaches the loss
     assert set(got[0].gt_instances.keys()) == {'bboxes', 'labels'}
+
+
+def test_hard_pseudo_labels_follow_the_adaptive_per_class_thresholds():
+    """adaptive_thr: the teacher's scores update the queues first, then each detection is kept when its
+    score exceeds its class's threshold (class 0 about 0.59, class 2 about 0.73, class 1 without a fit
+    -> cls_pseudo_thr 0.9)."""
+    model = build_semi('SemiBaseDetector', adaptive_thr=ADAPTIVE_THR)
+    prefill_score_queues(model)
+    dets = fake_detections([[0, 0, 8, 8], [10, 0, 18, 8], [20, 0, 28, 8], [30, 0, 38, 8], [40, 0, 48, 8],
+                            [50, 0, 58, 8]], [0.55, 0.7, 0.8, 0.95, 0.65, 0.85], [0, 0, 1, 1, 2, 2])
+    _patch_teacher_predictions(model, [dets, dets])
+    seen = {}
+
+    def student_loss(inputs, samples):
+        seen['samples'] = samples
+        return {'loss_x': inputs.sum() * 0}
+    model.student.loss = student_loss
+    model.loss(*multi_batch(num_sup=0, student_flip=False))
+    cls = model.pseudo_thresholds()['cls']
+    assert 0.56 < cls[0].item() < 0.62 and 0.7 < cls[2].item() < 0.76 and cls[1].item() == pytest.approx(0.9)
+    for got in seen['samples']:
+        assert got.gt_instances.bboxes[:, 0].tolist() == [10, 30, 50]
+        assert got.gt_instances.labels.tolist() == [0, 1, 2]
+    assert model.adaptive_thresholds.queue.count(1) == 4  # this batch's scores were queued
 
 
 def test_predict_on_selects_the_model_and_rejects_invalid_values():

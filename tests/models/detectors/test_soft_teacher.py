@@ -11,13 +11,15 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
+from ssod.models.adaptive_thresholds import mixture_threshold
 from ssod.models.detectors.soft_teacher import _regression_mask
 from ssod.models.pseudo_labels import score_and_size_keep_mask
 from ssod.models.soft_cls_loss import (background_weights, soft_weighted_cls_loss,
                                        softmax_background_prob)
 from ssod.registry import MODELS
-from tests.models.detectors.semi_test_utils import (as_float, assert_finite, build_semi, fake_detections,
-                                                    images, multi_batch, sample, tiny_retinanet, total)
+from tests.models.detectors.semi_test_utils import (ADAPTIVE_THR, as_float, assert_finite, build_semi,
+                                                    fake_detections, images, multi_batch,
+                                                    prefill_score_queues, sample, tiny_retinanet, total)
 
 KEYS = {f'{p}_{k}' for p in ('sup', 'unsup')
         for k in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'acc', 'loss_bbox')}
@@ -390,3 +392,122 @@ def test_zero_unsup_weight_skips_the_unlabeled_branch(monkeypatch):
     torch.manual_seed(3)
     reference = model.loss(sup_only_inputs, sup_only_samples)
     assert as_float(losses['sup_loss_cls']) == as_float(reference['sup_loss_cls'])
+
+
+# ---------------------------------------------------------------- adaptive per-class thresholds
+# One image's teacher detections: per class a box below and a box above its adaptive threshold
+# (class 0 about 0.59, class 2 about 0.73, class 1 without a fit: the fixed 0.9).
+ADAPTIVE_BOXES = [[2, 2, 14, 14], [20, 2, 34, 14], [40, 2, 60, 16], [2, 30, 16, 44], [24, 30, 40, 46],
+                  [44, 30, 62, 50]]
+ADAPTIVE_SCORES = [0.55, 0.7, 0.8, 0.95, 0.65, 0.85]
+ADAPTIVE_LABELS = [0, 0, 1, 1, 2, 2]
+
+
+def _record_gt_boxes(assigner, store):
+    """``store`` receives the ground-truth boxes of every call of ``assigner.assign``."""
+    original = assigner.assign
+
+    def assign(pred_instances, gt_instances, gt_instances_ignore=None, **kwargs):
+        store.append(gt_instances.bboxes.clone())
+        return original(pred_instances, gt_instances, gt_instances_ignore, **kwargs)
+    assigner.assign = assign
+
+
+def test_adaptive_thresholds_choose_the_rpn_and_cls_pseudo_boxes_per_class():
+    model = build_semi('SoftTeacher', adaptive_thr=ADAPTIVE_THR)
+    prefill_score_queues(model)
+    _patch_teacher_detections(model, [fake_detections(ADAPTIVE_BOXES, ADAPTIVE_SCORES, ADAPTIVE_LABELS)] * 2)
+    rpn_gt, rcnn_gt = [], []
+    _record_gt_boxes(model.student.rpn_head.assigner, rpn_gt)
+    _record_gt_boxes(model.student.roi_head.bbox_assigner, rcnn_gt)
+    assert_finite(model.loss(*multi_batch(num_sup=0, student_flip=False)))  # same boxes in both views
+
+    thresholds = model.pseudo_thresholds()
+    queue = model.adaptive_thresholds.queue
+    assert queue.count(0) == queue.count(2) == 1000 and queue.count(1) == 4  # this batch's scores too
+    for label in (0, 2):  # the mixture threshold of the queue after this batch's scores were added
+        expected = mixture_threshold(queue.values(label), default=-1.0, min_count=200, min_thr=0.3,
+                                     max_thr=0.95)
+        assert thresholds['cls'][label].item() == pytest.approx(expected, abs=1e-6)
+    assert 0.56 < thresholds['cls'][0].item() < 0.62 and 0.7 < thresholds['cls'][2].item() < 0.76
+    assert thresholds['cls'][1].item() == pytest.approx(0.9)  # too few scores: cls_pseudo_thr
+    assert torch.equal(thresholds['rpn'], thresholds['cls'])  # rpn_pseudo_thr is 0.9 as well
+
+    # exactly the boxes above their class's threshold: scores 0.7 (class 0), 0.95 (1), 0.85 (2);
+    # the fixed 0.9 would have kept only the 0.95 box
+    expected_boxes = torch.tensor([ADAPTIVE_BOXES[i] for i in (1, 3, 5)], dtype=torch.float32)
+    for calls in (rpn_gt, rcnn_gt):
+        assert len(calls) == 2  # one per image
+        for boxes in calls:
+            assert torch.equal(boxes[boxes[:, 0].argsort()], expected_boxes[expected_boxes[:, 0].argsort()])
+    scalars = _scalars()
+    assert scalars['train/pseudo/cls_per_img'] == 3 and scalars['train/pseudo/rpn_per_img'] == 3
+    # the thresholds in effect are logged per stage and class
+    for stage in ('cls', 'rpn'):
+        for label in range(3):
+            assert scalars[f'train/pseudo/thr_{stage}/{label}'] == pytest.approx(
+                thresholds[stage][label].item())
+    # the quality logger applies the same per-class thresholds (its per-class counts, teacher view)
+    assert [scalars[f'train/pseudo/cls_per_img/{label}'] for label in range(3)] == [1.0, 1.0, 1.0]
+
+
+def test_adaptive_thresholds_without_a_fit_train_exactly_as_the_fixed_ones():
+    """Option on, but no class has min_count scores yet: every stage uses the fixed thresholds, and
+    the losses are bit-identical to the option off."""
+    dets = [fake_detections(ADAPTIVE_BOXES, ADAPTIVE_SCORES, ADAPTIVE_LABELS)] * 2
+    losses = {}
+    for adaptive in (None, ADAPTIVE_THR):
+        model = build_semi('SoftTeacher', adaptive_thr=adaptive, reg_pseudo_thr=1.0)
+        _patch_teacher_detections(model, dets)
+        torch.manual_seed(0)
+        losses[adaptive is None] = model.loss(*multi_batch(num_sup=1))
+    off, on = losses[True], losses[False]
+    assert set(on) == set(off) == KEYS and as_float(off['unsup_loss_bbox']) > 0
+    for key in KEYS:
+        on_values, off_values = ([v.detach() for v in (x if isinstance(x, list) else [x])]
+                                 for x in (on[key], off[key]))
+        assert len(on_values) == len(off_values)
+        assert all(torch.equal(a, b) for a, b in zip(on_values, off_values)), key
+    assert _scalars()['train/pseudo/thr_cls/0'] == pytest.approx(0.9)
+
+
+def test_adaptive_threshold_state_is_saved_and_restored_with_the_model():
+    off = build_semi('SoftTeacher')
+    assert off.adaptive_thresholds is None and off.pseudo_thresholds() is None
+    assert all(key.startswith(('teacher.', 'student.')) for key in off.state_dict())  # unchanged
+    model = build_semi('SoftTeacher', adaptive_thr=ADAPTIVE_THR)
+    prefill_score_queues(model)
+    state = model.state_dict()
+    assert {k for k in state if not k.startswith(('teacher.', 'student.'))} == {
+        'adaptive_thresholds.fitted_thr', 'adaptive_thresholds.fitted', 'adaptive_thresholds.queue.scores',
+        'adaptive_thresholds.queue.written'}
+    resumed = build_semi('SoftTeacher', adaptive_thr=ADAPTIVE_THR, seed=1)
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.pseudo_thresholds()['cls'], model.pseudo_thresholds()['cls'])
+    assert torch.equal(resumed.adaptive_thresholds.queue.scores, model.adaptive_thresholds.queue.scores)
+    # a checkpoint of fixed thresholds loads (non-strictly) with empty queues: the fixed fallback
+    fresh = build_semi('SoftTeacher', adaptive_thr=ADAPTIVE_THR)
+    result = fresh.load_state_dict(off.state_dict(), strict=False)
+    assert len(result.missing_keys) == 4 and not result.unexpected_keys
+    assert fresh.pseudo_thresholds()['cls'].tolist() == pytest.approx([0.9] * 3)
+
+
+def test_a_batch_without_unlabeled_images_still_joins_the_score_gathering(monkeypatch):
+    """Every rank calls observe once per iteration (it gathers over ranks): with no scores when this
+    rank got no unlabeled image; not at all when unsup_weight is 0 on every rank."""
+    for unsup_weight, expected_calls in ((4.0, 1), (0.0, 0)):
+        model = build_semi('SoftTeacher', adaptive_thr=ADAPTIVE_THR, unsup_weight=unsup_weight)
+        calls = []
+        real_observe = model.adaptive_thresholds.observe
+
+        def observe(scores, labels, real_observe=real_observe):
+            calls.append(scores.numel())
+            return real_observe(scores, labels)
+        monkeypatch.setattr(model.adaptive_thresholds, 'observe', observe)
+        model.loss(*multi_batch(num_sup=1, num_unsup=0))
+        assert calls == [0] * expected_calls
+
+
+def test_unknown_adaptive_threshold_key_is_an_error():
+    with pytest.raises(ValueError, match=r"adaptive_thr: unknown key\(s\) \['queue_len'\]"):
+        build_semi('SoftTeacher', adaptive_thr=dict(queue_len=100))
