@@ -9,7 +9,9 @@
 #   NODE_RANK   this machine's index, 0 .. NNODES-1 (default 0)
 #   MASTER_ADDR address of machine 0 (default 127.0.0.1)
 #   PORT        a free TCP port on machine 0 (default 29500; change it to run two jobs at once)
-# PYTHON picks the interpreter (default: `python` on PATH). Example, 8 GPUs, teacher and student:
+# PYTHON picks the interpreter (default: `python` on PATH); TOOL the tool of tools/ to run (default
+# test.py; TOOL=pseudo_label.py writes pseudo-labels with every process: --images ... --out ...).
+# Example, 8 GPUs, teacher and student:
 #   bash tools/dist_test.sh configs/soft_teacher/CONFIG.py work_dirs/x/iter_180000.pth 8 --model both
 set -euo pipefail
 
@@ -31,6 +33,8 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 PYTHON=${PYTHON:-python}
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TOOL=${TOOL:-test.py}
+[ -f "$TOOLS_DIR/$TOOL" ] || { echo "error: TOOL=$TOOL is not a script in $TOOLS_DIR (e.g. test.py, pseudo_label.py)" >&2; exit 2; }
 
 export PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" -m torch.distributed.run \
@@ -39,4 +43,4 @@ exec "$PYTHON" -m torch.distributed.run \
     --master_addr="$MASTER_ADDR" \
     --master_port="$PORT" \
     --nproc_per_node="$GPUS" \
-    "$TOOLS_DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
+    "$TOOLS_DIR/$TOOL" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

@@ -10,7 +10,9 @@
 #   SRUN_ARGS      extra srun options, split on spaces, e.g. "--time=1:00:00 --qos=high"
 #   MASTER_PORT    rendezvous port on the first node (default 29500; set it when two jobs share a node)
 #   PYTHON         interpreter (default: `python` on PATH)
-# Everything after CHECKPOINT goes to tools/test.py unchanged, e.g. --model both --out results.pkl.
+#   TOOL           the tool of tools/ to run (default test.py); TOOL=pseudo_label.py labels unlabeled
+#                  images with the checkpoint on every task (options: --images ... --out ...)
+# Everything after CHECKPOINT goes to the tool unchanged, e.g. --model both --out results.pkl.
 set -euo pipefail
 
 usage() {
@@ -37,6 +39,8 @@ for name in GPUS GPUS_PER_NODE CPUS_PER_TASK; do
 done
 read -r -a EXTRA_SRUN_ARGS <<< "${SRUN_ARGS:-}"
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TOOL=${TOOL:-test.py}
+[ -f "$TOOLS_DIR/$TOOL" ] || { echo "error: TOOL=$TOOL is not a script in $TOOLS_DIR (e.g. test.py, pseudo_label.py)" >&2; exit 2; }
 
 export PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}"
 exec srun -p "$PARTITION" \
@@ -47,4 +51,4 @@ exec srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     ${EXTRA_SRUN_ARGS[@]+"${EXTRA_SRUN_ARGS[@]}"} \
-    "$PYTHON" -u "$TOOLS_DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher slurm "$@"
+    "$PYTHON" -u "$TOOLS_DIR/$TOOL" "$CONFIG" "$CHECKPOINT" --launcher slurm "$@"

@@ -205,6 +205,25 @@ def test_dist_scripts_call_torchrun_with_the_node_layout(tmp_path, script, tool,
         '--launcher', 'pytorch', '--cfg-options', 'a=with space']
 
 
+@pytest.mark.parametrize('script, args, launcher', [
+    ('dist_test.sh', ['cfg.py', 'model.pth', '2'], 'pytorch'),
+    ('slurm_test.sh', ['p', 'j', 'cfg.py', 'model.pth'], 'slurm'),
+])
+def test_test_scripts_run_the_pseudo_label_tool(tmp_path, script, args, launcher):
+    fake_python, record_dir = recorder(tmp_path)
+    env = launch_env(tmp_path, PYTHON=fake_python, RECORD_DIR=record_dir, TOOL='pseudo_label.py', GPUS=2,
+                     GPUS_PER_NODE=2)
+    result = run(['bash', osp.join(TOOLS, script), *args, '--images', 'u.json', '--out', 'p.json'], env)
+    assert result.returncode == 0, result.stderr
+    for recorded in recorded_tasks(record_dir).values():
+        start = recorded.index(osp.join(TOOLS, 'pseudo_label.py'))
+        assert recorded[start:] == [osp.join(TOOLS, 'pseudo_label.py'), 'cfg.py', 'model.pth', '--launcher',
+                                    launcher, '--images', 'u.json', '--out', 'p.json']
+    env['TOOL'] = 'nothing.py'
+    result = run(['bash', osp.join(TOOLS, script), *args], env)
+    assert result.returncode == 2 and 'TOOL=nothing.py is not a script in' in result.stderr
+
+
 def test_dist_script_defaults(tmp_path):
     fake_python, record_dir = recorder(tmp_path)
     env = launch_env(tmp_path, PYTHON=fake_python, RECORD_DIR=record_dir)
