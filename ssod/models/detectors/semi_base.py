@@ -307,10 +307,10 @@ class SemiBaseDetector(BaseDetector):
     def observe_teacher_scores(self, detections: Sequence[InstanceData]) -> None:
         """With ``adaptive_thr``: queue the teacher's detection scores of this unlabeled batch (all
         images; ``AdaptiveClassThresholds.observe`` refits the classes seen) and log the thresholds now in
-        effect,
-        ``train/pseudo/thr_<stage>/<label>``. Called once per batch, before any threshold is applied, and
-        with no detections on a rank without unlabeled images (every rank joins the gathering of scores
-        over ranks in every iteration whose ``unsup_weight`` is not 0). Without ``adaptive_thr``: nothing."""
+        effect, ``train/pseudo/thr_<stage>/<label>``. Called once per batch, before any threshold is
+        applied, and with no detections on a rank without unlabeled images (every rank joins the gathering
+        of scores over ranks in every iteration whose ``unsup_weight`` is not 0). Without
+        ``adaptive_thr``: nothing."""
         if self.adaptive_thresholds is None:
             return
         if len(detections):

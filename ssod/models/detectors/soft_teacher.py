@@ -73,7 +73,8 @@ thresholds in effect are logged as ``train/pseudo/thr_<stage>/<label>``. A thres
 Which box passes which filter (initial, rpn, cls, reg) is decided by one function,
 :func:`~ssod.models.pseudo_labels.stage_masks` (called through
 :meth:`~ssod.models.detectors.semi_base.SemiBaseDetector.pseudo_label_stages`, which supplies the
-per-class thresholds), which the quality logger and the analysis tools use too.
+per-class thresholds), which the quality logger uses too (with the same thresholds) and the analysis
+tools (with the config's fixed ones).
 The candidates are never modified: the student-view pseudo boxes are new structures that carry the
 ``candidate_index`` of the candidate they come from, and the measured uncertainty comes back as new
 candidate structures with a ``reg_uncertainty`` field (:meth:`SoftTeacher.candidates_with_uncertainty`).
