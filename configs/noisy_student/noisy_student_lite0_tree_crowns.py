@@ -9,7 +9,7 @@
 _base_ = [
     '../_base_/models/faster_rcnn_lite0_fpn_noisy_student.py',
     '../_base_/datasets/noisy_student_tree_crowns.py',
-    '../_base_/schedules/schedule_180k.py',
+    '../_base_/schedules/cpu_round_150it.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -23,15 +23,6 @@ self_training = dict(
     score_floor=0.05,
     flip=True,
     student_init='previous')
-
-max_iters = 150
-train_dataloader = dict(sampler=dict(max_iters=max_iters))
-train_cfg = dict(type='SemiIterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=max_iters)]
-optim_wrapper = dict(
-    optimizer=dict(lr=0.002, weight_decay=0.0001),
-    clip_grad=dict(max_norm=10, norm_type=2))
-auto_scale_lr = dict(base_batch_size=8)
 
 default_hooks = dict(
     logger=dict(interval=10),

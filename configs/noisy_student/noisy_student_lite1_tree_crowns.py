@@ -8,7 +8,6 @@ model = dict(backbone=dict(arch='lite1'))
 self_training = dict(student_init='config')
 
 max_iters = 240
-train_dataloader = dict(sampler=dict(max_iters=max_iters))
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

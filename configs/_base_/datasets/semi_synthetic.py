@@ -49,13 +49,17 @@ geometric_space = [
     [dict(type='TranslateY')],
 ]
 
-sup_pipeline = [
+# The augmentation of labeled images (also used, with another packing step, by the Noisy Student
+# data bases), then the 'sup' branch.
+sup_augmentation = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
     random_rescale,
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
     dict(type='PhotoMetricDistortion'),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
+]
+sup_pipeline = sup_augmentation + [
     dict(type='MultiBranch', branch_field=branch_field, sup=dict(type='PackDetInputs')),
 ]
 weak_pipeline = [
@@ -63,7 +67,7 @@ weak_pipeline = [
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
     dict(type='PackDetInputs', meta_keys=view_meta_keys + hidden_gt_keys),
 ]
-strong_pipeline = [
+strong_augmentation = [
     random_rescale,
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
     dict(
@@ -74,6 +78,8 @@ strong_pipeline = [
         ]),
     dict(type='RandomErasing', n_patches=(1, 5), ratio=(0, 0.2)),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2), keep_empty=False),
+]
+strong_pipeline = strong_augmentation + [
     dict(type='PackDetInputs', meta_keys=view_meta_keys),
 ]
 unsup_pipeline = [

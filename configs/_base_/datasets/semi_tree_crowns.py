@@ -64,7 +64,9 @@ geometric_space = [
     [dict(type='TranslateY')],
 ]
 
-sup_pipeline = [
+# The augmentation of labeled images (also used, with another packing step, by the Noisy Student
+# data bases), then the 'sup' branch.
+sup_augmentation = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomResize', scale=(256, 256), ratio_range=(0.75, 1.5), keep_ratio=True),
@@ -72,6 +74,8 @@ sup_pipeline = [
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
     dict(type='PhotoMetricDistortion'),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
+]
+sup_pipeline = sup_augmentation + [
     dict(type='MultiBranch', branch_field=branch_field, sup=dict(type='PackDetInputs')),
 ]
 
@@ -82,7 +86,7 @@ weak_pipeline = [
     dict(type='PackDetInputs', meta_keys=view_meta_keys + hidden_gt_keys),
 ]
 # Strong view: what the student learns the pseudo-labels on.
-strong_pipeline = [
+strong_augmentation = [
     dict(type='RandomResize', scale=(256, 256), ratio_range=(0.75, 1.25), keep_ratio=True),
     dict(type='RandomFlip', prob=0.75, direction=flip_directions),
     dict(
@@ -95,6 +99,8 @@ strong_pipeline = [
     # A no-op on unlabeled images (their boxes are empty); drops boxes that the geometric op pushed
     # out of the image when boxes are present. keep_empty=False: never drop the whole sample.
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2), keep_empty=False),
+]
+strong_pipeline = strong_augmentation + [
     dict(type='PackDetInputs', meta_keys=view_meta_keys),
 ]
 unsup_pipeline = [
