@@ -174,7 +174,8 @@ def run_self_training(cfg: Config, rounds: int, work_dir: str, seed: int = 0,
     """Run (or continue) rounds ``1..rounds`` of self-training for the config ``cfg`` in ``work_dir``.
 
     ``adjust`` (optional) is applied to every config built here (the round-0 teacher's, which also labels
-    round 1, and the students'), e.g. to move their data or change their length in a benchmark. Returns one :class:`RoundRecord` per round."""
+    round 1, and the students'), e.g. to move their data or change their length in a benchmark. Returns
+    one :class:`RoundRecord` per round."""
     if rounds < 1:
         raise ConfigError(f'--rounds {rounds}: at least one round is needed')
     cfg = resolve_split_placeholders(cfg)  # {fold} / {percent} of the COCO configs, self_training included
