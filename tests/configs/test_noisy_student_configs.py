@@ -58,7 +58,7 @@ def test_every_config_names_a_teacher_and_noise():
 def test_lite_configs_build_student_and_data(path, synthetic_data, tmp_path):
     from ssod.experiments.accuracy import data_root_options
     cfg = data_root_options(Config.fromfile(path), synthetic_data)
-    n = pseudo_labels_from(osp.join(synthetic_data, 'annotations', 'unlabeled.json'), tmp_path / 'p.json', 0.6)
+    n = pseudo_labels_from(osp.join(synthetic_data, 'annotations', 'unlabeled.json'), tmp_path / 'p.json', 0.75)
     cfg = student_config(cfg, str(tmp_path / 'p.json'))
     for dataset in cfg.train_dataloader.dataset.datasets:  # the tree-crown config on the synthetic shapes
         dataset.metainfo = dict(classes=('ellipse', 'rectangle', 'triangle'))
@@ -66,7 +66,7 @@ def test_lite_configs_build_student_and_data(path, synthetic_data, tmp_path):
     labeled, pseudo = train.datasets
     assert len(pseudo) == n
     sample = pseudo[0]['data_samples']
-    assert sample.gt_instances.scores.tolist() in ([pytest.approx(0.6)], [])  # kept unless cut away
+    assert sample.gt_instances.scores.tolist() in ([pytest.approx(0.75)], [])  # kept unless cut away
     sampler = DATA_SAMPLERS.build(cfg.train_dataloader.sampler, default_args=dict(dataset=train))
     first = [next(iter(sampler)) for _ in range(1)]
     assert first and cfg.train_dataloader.sampler.source_ratio == [1, 1]
